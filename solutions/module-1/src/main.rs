@@ -1,0 +1,24 @@
+//! Step 1.6: the bootstrap. Lambda starts this process once per execution
+//! environment; everything before `lambda_runtime::run` is INIT, paid once
+//! per cold start, and every invocation after it reuses what INIT built.
+
+use lambda_runtime::{Error, service_fn, tracing};
+use module_1::{State, handle, logging};
+
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    //- exercise 1.6
+    logging::init();
+    // Configuration and stock: built once, borrowed by every invocation.
+    let state = State::from_env().inspect_err(|error| tracing::error!(%error, "init failed"))?;
+    tracing::info!(events = state.config.events.len(), "init complete");
+    lambda_runtime::run(service_fn(|event| handle(&state, event))).await
+    //- starter
+    //> // TODO (step 1.6): call logging::init(), build the State once with
+    //> // State::from_env()?, then hand the handler to the runtime:
+    //> // lambda_runtime::run(service_fn(|event| handle(&state, event))).await
+    //> todo!("step 1.6: initialise once, then run the handler")
+    //- end
+}
+// ANCHOR_END: main

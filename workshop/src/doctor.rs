@@ -1,0 +1,165 @@
+//! `cargo workshop doctor`: what this machine has, and what each missing
+//! piece would cost a learner. The offline path needs Rust alone.
+
+use std::process::{Command, Stdio};
+
+/// One thing the workshop may use.
+struct Check {
+    name: &'static str,
+    /// The command and arguments that print its version.
+    probe: &'static [&'static str],
+    /// What it is for.
+    used_for: &'static str,
+    /// True when the offline path (learn, test, run the lab) needs it.
+    required: bool,
+}
+
+const CHECKS: &[Check] = &[
+    Check {
+        name: "rustc",
+        probe: &["rustc", "--version"],
+        used_for: "everything (Rust 1.88 or newer, edition 2024)",
+        required: true,
+    },
+    Check {
+        name: "cargo",
+        probe: &["cargo", "--version"],
+        used_for: "everything",
+        required: true,
+    },
+    Check {
+        name: "cargo-lambda",
+        probe: &["cargo", "lambda", "--version"],
+        used_for: "deploying to AWS (sam build uses it); `pip install cargo-lambda`",
+        required: false,
+    },
+    Check {
+        name: "sam",
+        probe: &["sam", "--version"],
+        used_for: "deploying to AWS (infra/ templates)",
+        required: false,
+    },
+    Check {
+        name: "aws",
+        probe: &["aws", "--version"],
+        used_for: "looking at logs and metrics on AWS",
+        required: false,
+    },
+    Check {
+        name: "mdbook",
+        probe: &["mdbook", "--version"],
+        used_for: "reading the book offline: `mdbook serve book`",
+        required: false,
+    },
+    Check {
+        name: "postgres",
+        probe: &["pg_config", "--version"],
+        used_for: "module 3 against a real PostgreSQL (SQLite is the default)",
+        required: false,
+    },
+    Check {
+        name: "pgbouncer",
+        probe: &["pgbouncer", "--version"],
+        used_for: "module 3: the local stand-in for RDS Proxy",
+        required: false,
+    },
+    Check {
+        name: "python3",
+        probe: &["python3", "--version"],
+        used_for: "installing cargo-lambda and cfn-lint with pip",
+        required: false,
+    },
+];
+
+/// Runs `probe` and returns the first line it printed.
+fn version(probe: &[&str]) -> Option<String> {
+    let output = Command::new(probe[0])
+        .args(&probe[1..])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = if output.stdout.is_empty() {
+        output.stderr
+    } else {
+        output.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+}
+
+/// The minor version of `rustc 1.95.0 (...)`.
+pub fn rust_minor(version_line: &str) -> Option<u32> {
+    let version = version_line.split_whitespace().nth(1)?;
+    let mut parts = version.split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    (major == 1).then_some(minor)
+}
+
+/// Prints the report; returns false when the offline path cannot work.
+pub fn run() -> bool {
+    println!("{:<13} {:<9} used for", "tool", "status");
+    let mut ok = true;
+    for check in CHECKS {
+        let found = version(check.probe);
+        let status = match (&found, check.required) {
+            (Some(_), _) => "found",
+            (None, true) => "MISSING",
+            (None, false) => "absent",
+        };
+        if found.is_none() && check.required {
+            ok = false;
+        }
+        println!("{:<13} {:<9} {}", check.name, status, check.used_for);
+        if let Some(v) = &found {
+            println!("{:<13} {:<9} {}", "", "", v);
+        }
+        if check.name == "rustc"
+            && let Some(minor) = found.as_deref().and_then(rust_minor)
+            && minor < 88
+        {
+            println!("{:<13} {:<9} too old: run `rustup update stable`", "", "");
+            ok = false;
+        }
+    }
+    let proc_memory = std::path::Path::new("/proc/self/status").exists();
+    println!(
+        "{:<13} {:<9} {}",
+        "/proc",
+        if proc_memory { "found" } else { "absent" },
+        if proc_memory {
+            "Max Memory Used in REPORT lines is measured"
+        } else {
+            "Max Memory Used is shown as ? (this system has no /proc)"
+        }
+    );
+    println!();
+    if ok {
+        println!(
+            "Ready for the offline path: every module, its tests and the local lab need nothing more."
+        );
+        println!(
+            "The tools marked absent matter only for deploying to AWS or for the optional real-database runs."
+        );
+    } else {
+        println!("Something the offline path needs is missing (marked MISSING above).");
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_rust_versions() {
+        assert_eq!(rust_minor("rustc 1.95.0 (59807616e 2026-04-14)"), Some(95));
+        assert_eq!(rust_minor("rustc 1.88.0-nightly"), Some(88));
+        assert_eq!(rust_minor("something else"), None);
+    }
+}

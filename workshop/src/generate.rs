@@ -1,0 +1,432 @@
+//! Learner crates, derived from the reference solutions.
+//!
+//! The solution is the single source of truth. In its Rust sources, an
+//! exercise region marks what the learner writes:
+//!
+//! ```text
+//!     //- exercise 1.3
+//!     ... the reference code ...
+//!     //- starter
+//!     //> // TODO (step 1.3): what to do
+//!     //> todo!("step 1.3: ...")
+//!     //- end
+//! ```
+//!
+//! The learner crate gets the starter lines (without their `//> ` prefix)
+//! instead of the reference code. `// ANCHOR:` lines, which carve out what
+//! the book shows, are dropped. `Cargo.toml` is renamed to the learner's
+//! package and binary, and allows unused code while the gaps are open.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::steps::{Module, StepKind};
+use crate::workspace;
+
+/// The generated files of one learner crate, by path relative to the crate.
+pub type Files = BTreeMap<PathBuf, String>;
+
+/// What the book must not show of an exercise region: the markers and the
+/// starter lines. The book's preprocessor uses this to clean included code.
+pub fn is_marker_line(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("//- ") || t == "//>" || t.starts_with("//> ")
+}
+
+/// What goes into the gaps of a generated learner crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The starter: TODOs and `todo!()`s, as shipped.
+    Starter,
+    /// The reference code (`cargo workshop solve`).
+    Solved,
+}
+
+/// Derives the learner's version of one Rust source file.
+pub fn learner_source(text: &str, file: &str) -> Result<(String, Vec<String>), String> {
+    derive_source(text, file, Variant::Starter)
+}
+
+/// Derives one Rust source file of the learner crate, with its gaps filled
+/// as `variant` says; also returns the steps of its exercise regions.
+pub fn derive_source(
+    text: &str,
+    file: &str,
+    variant: Variant,
+) -> Result<(String, Vec<String>), String> {
+    enum State {
+        Normal,
+        Solution(String, usize),
+        Starter(String, usize, bool),
+    }
+    let mut out = String::new();
+    let mut steps = Vec::new();
+    let mut state = State::Normal;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let t = line.trim_start();
+        let at = || format!("{file}:{n}");
+        if t.starts_with("// ANCHOR:") || t.starts_with("// ANCHOR_END:") {
+            continue;
+        }
+        state = match (state, t) {
+            (State::Normal, t) if t.starts_with("//- exercise ") => {
+                let id = t["//- exercise ".len()..].trim().to_string();
+                steps.push(id.clone());
+                State::Solution(id, n)
+            }
+            (State::Normal, t) if t.starts_with("//- ") || t.starts_with("//>") => {
+                return Err(format!("{}: `{t}` outside an exercise region", at()));
+            }
+            (State::Normal, _) => {
+                out.push_str(line);
+                out.push('\n');
+                State::Normal
+            }
+            (State::Solution(id, start), "//- starter") => State::Starter(id, start, false),
+            (State::Solution(id, start), t) if t.starts_with("//- ") => {
+                return Err(format!(
+                    "{}: exercise {id} (line {start}) needs `//- starter` before `{t}`",
+                    at()
+                ));
+            }
+            (s @ State::Solution(..), _) => {
+                if variant == Variant::Solved {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+                s
+            }
+            (State::Starter(id, start, named), "//- end") => {
+                if !named {
+                    return Err(format!(
+                        "{file}:{start}: the starter of exercise {id} must mention \"step {id}\", so the learner knows where to read"
+                    ));
+                }
+                State::Normal
+            }
+            (State::Starter(id, start, named), t) if t == "//>" || t.starts_with("//> ") => {
+                let indent = &line[..line.len() - t.len()];
+                let code = t.strip_prefix("//> ").unwrap_or("");
+                if variant == Variant::Solved {
+                    // The reference code stands in the gap instead.
+                } else if code.is_empty() {
+                    out.push('\n');
+                } else {
+                    out.push_str(indent);
+                    out.push_str(code);
+                    out.push('\n');
+                }
+                let named = named || code.contains(&format!("step {id}"));
+                State::Starter(id, start, named)
+            }
+            (State::Starter(id, _, _), t) => {
+                return Err(format!(
+                    "{}: in the starter of exercise {id}, every line starts with `//> ` (found `{t}`)",
+                    at()
+                ));
+            }
+        };
+    }
+    match state {
+        State::Normal => Ok((out, steps)),
+        State::Solution(id, start) | State::Starter(id, start, _) => {
+            Err(format!("{file}:{start}: exercise {id} has no `//- end`"))
+        }
+    }
+}
+
+/// Derives the learner's `Cargo.toml`.
+pub fn learner_manifest(text: &str, n: u32) -> String {
+    let (learner, reference) = workspace::packages(n);
+    let body = text
+        .replace(&format!("\"{reference}\""), &format!("\"{learner}\""))
+        .replace(", reference solution:", ", your crate:");
+    format!(
+        "# Generated by `cargo workshop generate` from solutions/module-{n}/Cargo.toml.\n\
+         # Do not edit: change the solution and generate again.\n\
+         {body}\n\
+         # While the gaps are open, unused code is expected: stay quiet about it.\n\
+         [lints.rust]\n\
+         unused = \"allow\"\n"
+    )
+}
+
+/// Every file of the learner crate for `module`, as generated from its
+/// solution; checks that each code step has at least one exercise region.
+pub fn learner_files(module: &Module) -> Result<Files, String> {
+    derive_files(module, Variant::Starter)
+}
+
+/// Every file of the learner crate for `module`, its gaps filled as
+/// `variant` says.
+pub fn derive_files(module: &Module, variant: Variant) -> Result<Files, String> {
+    let n = module.number;
+    let source = workspace::solution_dir(n);
+    let mut files = Files::new();
+    let mut regions = Vec::new();
+    for path in walk(&source)? {
+        let rel = path
+            .strip_prefix(&source)
+            .expect("walked below source")
+            .to_path_buf();
+        let text = fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let generated = if rel == Path::new("Cargo.toml") {
+            learner_manifest(&text, n)
+        } else if rel.extension().is_some_and(|e| e == "rs") {
+            let label = format!("solutions/module-{n}/{}", rel.display());
+            let (code, steps) = derive_source(&text, &label, variant)?;
+            regions.extend(steps);
+            code
+        } else {
+            text
+        };
+        files.insert(rel, generated);
+    }
+    for id in &regions {
+        if !module.steps.iter().any(|s| &s.id == id) {
+            return Err(format!(
+                "solutions/module-{n} has an exercise for step {id}, which steps.toml does not list"
+            ));
+        }
+    }
+    for step in module.steps.iter().filter(|s| s.kind == StepKind::Code) {
+        if !regions.contains(&step.id) {
+            return Err(format!(
+                "step {} is a code step, but solutions/module-{n} has no `//- exercise {}` region",
+                step.id, step.id
+            ));
+        }
+    }
+    Ok(files)
+}
+
+/// Files below `dir`, skipping build output, sorted.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The differences between what is on disk in `dir` and `files`.
+pub fn drift(dir: &Path, files: &Files) -> Result<Vec<String>, String> {
+    let mut problems = Vec::new();
+    for (rel, expected) in files {
+        match fs::read_to_string(dir.join(rel)) {
+            Ok(actual) if &actual == expected => {}
+            Ok(_) => problems.push(format!("{} differs", rel.display())),
+            Err(_) => problems.push(format!("{} is missing", rel.display())),
+        }
+    }
+    if dir.exists() {
+        for path in walk(dir)? {
+            let rel = path.strip_prefix(dir).expect("below dir");
+            if !files.contains_key(rel) {
+                problems.push(format!("{} is not generated", rel.display()));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Replaces the learner crate in `dir` with `files` (build output is kept).
+pub fn write(dir: &Path, files: &Files) -> Result<(), String> {
+    if dir.exists() {
+        for path in walk(dir)? {
+            fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    remove_empty_dirs(dir);
+    Ok(())
+}
+
+fn remove_empty_dirs(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && entry.file_name() != "target" {
+                remove_empty_dirs(&path);
+                let _ = fs::remove_dir(&path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOLUTION: &str = "\
+fn answer() -> u32 {
+    // ANCHOR: body
+    //- exercise 1.1
+    6 * 7
+    //- starter
+    //> // TODO (step 1.1): compute it
+    //> todo!(\"step 1.1: the answer\")
+    //- end
+    // ANCHOR_END: body
+}
+";
+
+    #[test]
+    fn exercise_regions_become_starters() {
+        let (code, steps) = learner_source(SOLUTION, "x.rs").unwrap();
+        assert_eq!(
+            code,
+            "fn answer() -> u32 {\n    // TODO (step 1.1): compute it\n    todo!(\"step 1.1: the answer\")\n}\n"
+        );
+        assert_eq!(steps, vec!["1.1"]);
+    }
+
+    #[test]
+    fn solved_crates_keep_the_reference_code() {
+        let (code, _) = derive_source(SOLUTION, "x.rs", Variant::Solved).unwrap();
+        assert_eq!(code, "fn answer() -> u32 {\n    6 * 7\n}\n");
+    }
+
+    #[test]
+    fn a_starter_must_name_its_step() {
+        let text = SOLUTION.replace("step 1.1", "step one");
+        let error = learner_source(&text, "x.rs").unwrap_err();
+        assert!(error.contains("must mention \"step 1.1\""), "{error}");
+    }
+
+    #[test]
+    fn unterminated_regions_are_refused() {
+        let text = "fn f() {\n//- exercise 1.1\n1\n//- starter\n//> todo!(\"step 1.1\")\n";
+        let error = learner_source(text, "x.rs").unwrap_err();
+        assert!(
+            error.contains("x.rs:2: exercise 1.1 has no `//- end`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_region_without_starter_is_refused() {
+        let text = "//- exercise 1.1\nlet x = 1;\n//- end\n";
+        let error = learner_source(text, "x.rs").unwrap_err();
+        assert!(error.contains("needs `//- starter`"), "{error}");
+    }
+
+    #[test]
+    fn starter_lines_need_their_prefix() {
+        let text = "//- exercise 1.1\n//- starter\ntodo!(\"step 1.1\")\n//- end\n";
+        let error = learner_source(text, "x.rs").unwrap_err();
+        assert!(error.contains("every line starts with `//> `"), "{error}");
+    }
+
+    #[test]
+    fn manifests_are_renamed_and_quiet() {
+        let manifest = "[package]\nname = \"module-1-solution\"\ndescription = \"M1, reference solution: x\"\n\n[[bin]]\nname = \"module-1-solution\"\n";
+        let learner = learner_manifest(manifest, 1);
+        assert!(learner.contains("name = \"module-1\"\ndescription = \"M1, your crate: x\""));
+        assert!(learner.contains("[[bin]]\nname = \"module-1\"\n"));
+        assert!(!learner.contains("solution\""));
+        assert!(learner.ends_with("[lints.rust]\nunused = \"allow\"\n"));
+    }
+}
+
+/// Copies the learner crate for module `n` (all but build output) into a
+/// new, dated backup folder, and returns its path.
+pub fn backup(n: u32) -> Result<PathBuf, String> {
+    let dir = workspace::learner_dir(n);
+    let stamp = timestamp();
+    let mut target = workspace::backups_dir().join(format!("module-{n}-{stamp}"));
+    let mut k = 1;
+    while target.exists() {
+        k += 1;
+        target = workspace::backups_dir().join(format!("module-{n}-{stamp}-{k}"));
+    }
+    for path in walk(&dir)? {
+        let rel = path.strip_prefix(&dir).expect("below dir");
+        let to = target.join(rel);
+        fs::create_dir_all(to.parent().expect("has a parent"))
+            .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+        fs::copy(&path, &to).map_err(|e| format!("cannot back up {}: {e}", path.display()))?;
+    }
+    Ok(target)
+}
+
+/// Replaces the learner crate of `module` with `variant`, after backing up
+/// what is there when it differs. Returns the backup, if one was made.
+pub fn replace_learner(module: &Module, variant: Variant) -> Result<Option<PathBuf>, String> {
+    let n = module.number;
+    let files = derive_files(module, variant)?;
+    let dir = workspace::learner_dir(n);
+    let saved = if drift(&dir, &files)?.is_empty() {
+        None
+    } else {
+        Some(backup(n)?)
+    };
+    write(&dir, &files)?;
+    Ok(saved)
+}
+
+/// UTC date and time as `20261125-193353`, for backup names.
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(20_417), (2025, 11, 25));
+        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,20 @@
+//! The workshop's own tooling: the local Lambda lab and the learner's runner.
+//!
+//! - [`lambda`]: an execution environment on a laptop, running a module's
+//!   real bootstrap under a local Runtime API.
+//! - [`invoke`]: `cargo workshop invoke`, events through one environment.
+//! - [`steps`]: the ordered list of modules and steps (`steps.toml`) that the
+//!   runner, the generator and the book share.
+//! - [`generate`]: learner crates derived from the reference solutions.
+//! - [`runner`]: a module's suite, read step by step (`verify`).
+//! - [`doctor`]: what this machine has.
+//! - [`book`]: the book's mdbook preprocessor.
+
+pub mod book;
+pub mod doctor;
+pub mod generate;
+pub mod invoke;
+pub mod lambda;
+pub mod runner;
+pub mod steps;
+pub mod workspace;

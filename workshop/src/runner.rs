@@ -1,0 +1,372 @@
+//! Running a module's suite and reading the result step by step: what
+//! `cargo workshop verify` shows a learner, and what CI checks of the
+//! starters.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use crate::steps::{Module, Step, Workshop};
+use crate::workspace;
+
+/// The outcome of `cargo test -p <package>`.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteRun {
+    /// False when the crate or its tests did not build.
+    pub compiled: bool,
+    /// Test name to passed.
+    pub tests: BTreeMap<String, bool>,
+    /// What each failed test printed (its panic message, mostly).
+    pub failures: BTreeMap<String, String>,
+    /// Everything cargo printed, for when nothing else explains it.
+    pub output: String,
+    pub command: String,
+}
+
+/// How one step stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    Done,
+    /// Some of its tests fail (their names).
+    Failing(Vec<String>),
+    /// No test is named after the step.
+    Untested,
+}
+
+impl SuiteRun {
+    pub fn step_status(&self, step: &Step) -> StepStatus {
+        let prefix = step.test_prefix();
+        let mine: Vec<(&String, &bool)> = self
+            .tests
+            .iter()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .collect();
+        if mine.is_empty() {
+            return StepStatus::Untested;
+        }
+        let failing: Vec<String> = mine
+            .iter()
+            .filter(|(_, passed)| !**passed)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if failing.is_empty() {
+            StepStatus::Done
+        } else {
+            StepStatus::Failing(failing)
+        }
+    }
+
+    /// The steps done, counted from the first.
+    pub fn steps_done(&self, module: &Module) -> usize {
+        module
+            .steps
+            .iter()
+            .filter(|s| self.step_status(s) == StepStatus::Done)
+            .count()
+    }
+
+    /// The first step that is not done.
+    pub fn first_unfinished<'m>(&self, module: &'m Module) -> Option<(&'m Step, StepStatus)> {
+        module.steps.iter().find_map(|s| match self.step_status(s) {
+            StepStatus::Done => None,
+            other => Some((s, other)),
+        })
+    }
+}
+
+/// Runs a package's tests and collects the result of each.
+pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
+    let args = [
+        "test",
+        "--package",
+        package,
+        "--no-fail-fast",
+        "--color",
+        "never",
+        "--",
+        "--color",
+        "never",
+    ];
+    let output = workspace::cargo()
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut run = parse_test_output(&stdout);
+    run.command = format!("cargo {}", args.join(" "));
+    // A build failure leaves no test results; a failing test leaves some.
+    run.compiled =
+        !stderr.contains("could not compile") && (output.status.success() || !run.tests.is_empty());
+    run.output = format!("{stderr}{stdout}");
+    Ok(run)
+}
+
+/// Reads libtest's plain output: `test NAME ... ok|FAILED|ignored` lines and
+/// the `---- NAME stdout ----` sections of the failures.
+pub fn parse_test_output(stdout: &str) -> SuiteRun {
+    let mut run = SuiteRun::default();
+    let mut current: Option<String> = None;
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("test ")
+            && let Some((name, result)) = rest.rsplit_once(" ... ")
+        {
+            match result.trim() {
+                "ok" => {
+                    run.tests.insert(name.to_string(), true);
+                }
+                "FAILED" => {
+                    run.tests.insert(name.to_string(), false);
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|l| l.strip_suffix(" stdout ----"))
+        {
+            current = Some(name.to_string());
+            run.failures.entry(name.to_string()).or_default();
+            continue;
+        }
+        if line == "failures:" || line.starts_with("test result:") {
+            current = None;
+            continue;
+        }
+        if let Some(name) = &current {
+            let text = run.failures.entry(name.clone()).or_default();
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    run
+}
+
+/// The lines of a failure worth showing: the panic and its message, without
+/// insta's boxes and backtrace notes.
+pub fn failure_summary(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("panicked at") || l.contains("Snapshot Summary"))
+        .unwrap_or(0);
+    let shown: Vec<&str> = lines[start..].iter().take(max_lines).copied().collect();
+    let mut out = shown.join("\n");
+    if lines.len() - start > max_lines {
+        out.push_str("\n…");
+    }
+    out
+}
+
+/// `cargo workshop verify`: the learner's progress, module by module,
+/// stopping at the first unfinished one.
+pub fn verify(workshop: &Workshop) -> Result<bool, String> {
+    println!(
+        "Checking your modules in order (this builds each one; the first run takes a while)…\n"
+    );
+    let mut rows = Vec::new();
+    let mut report = None;
+    for module in &workshop.modules {
+        if report.is_some() {
+            rows.push((module, "-".to_string(), "not checked yet".to_string()));
+            continue;
+        }
+        let (learner, _) = workspace::packages(module.number);
+        eprintln!("  testing {learner} …");
+        let run = run_suite(&learner)?;
+        let total = module.steps.len();
+        if !run.compiled {
+            rows.push((module, format!("0/{total}"), "does not compile".into()));
+            report = Some(Report::DoesNotCompile(module, run));
+            continue;
+        }
+        let done = run.steps_done(module);
+        match run.first_unfinished(module) {
+            None => rows.push((module, format!("{done}/{total}"), "done ✔".into())),
+            Some((step, status)) => {
+                rows.push((
+                    module,
+                    format!("{done}/{total}"),
+                    format!("step {} next", step.id),
+                ));
+                report = Some(Report::Unfinished(module, step, status, run));
+            }
+        }
+    }
+
+    println!("{:<8} {:<34} {:>6}  Status", "Module", "Title", "Steps");
+    for (module, steps, status) in &rows {
+        println!(
+            "{:<8} {:<34} {:>6}  {}",
+            module.number, module.title, steps, status
+        );
+    }
+    println!();
+    match report {
+        None => {
+            println!(
+                "Every module is done. Well played: the lab is yours (`cargo workshop --help`)."
+            );
+            Ok(true)
+        }
+        Some(Report::DoesNotCompile(module, run)) => {
+            let (learner, _) = workspace::packages(module.number);
+            println!(
+                "modules/module-{} does not compile yet. What the compiler said:\n",
+                module.number
+            );
+            let errors: Vec<&str> = run
+                .output
+                .lines()
+                .skip_while(|l| !l.starts_with("error"))
+                .take(40)
+                .collect();
+            println!("{}", errors.join("\n"));
+            println!(
+                "\nFix it and run `cargo workshop verify` again (or `cargo build -p {learner}`)."
+            );
+            Ok(false)
+        }
+        Some(Report::Unfinished(module, step, status, run)) => {
+            let (learner, _) = workspace::packages(module.number);
+            println!("Next: step {} — {}", step.id, step.title);
+            println!("  read:  book/src/{}", step.page);
+            println!("  hint:  {}", step.hint);
+            match status {
+                StepStatus::Failing(tests) => {
+                    println!("  failing tests:");
+                    for test in &tests {
+                        println!("    {test}");
+                    }
+                    if let Some(text) = tests.first().and_then(|t| run.failures.get(t)) {
+                        let summary = failure_summary(text, 12);
+                        println!("\n  {} says:", tests[0]);
+                        for line in summary.lines() {
+                            println!("    {line}");
+                        }
+                    }
+                    println!(
+                        "\n  run just this step: cargo test -p {learner} {}",
+                        step.test_prefix()
+                    );
+                }
+                StepStatus::Untested | StepStatus::Done => {
+                    println!("  (no test is named after this step; ask your instructor)");
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+enum Report<'a> {
+    DoesNotCompile(&'a Module, SuiteRun),
+    Unfinished(&'a Module, &'a Step, StepStatus, SuiteRun),
+}
+
+/// For CI: every learner crate compiles, and on the starter every step of
+/// the module has at least one failing test (a suite that passes on the
+/// starter teaches nothing); every test belongs to a step.
+pub fn check_starters(workshop: &Workshop) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for module in &workshop.modules {
+        let (learner, _) = workspace::packages(module.number);
+        eprintln!("checking the starter of {learner} …");
+        let run = run_suite(&learner)?;
+        if !run.compiled {
+            problems.push(format!(
+                "{learner} does not compile as shipped:\n{}",
+                run.output
+            ));
+            continue;
+        }
+        for step in &module.steps {
+            match run.step_status(step) {
+                StepStatus::Failing(_) => {}
+                StepStatus::Done => problems.push(format!(
+                    "step {} passes on the starter of {learner}: its tests teach nothing",
+                    step.id
+                )),
+                StepStatus::Untested => problems.push(format!(
+                    "step {} has no test named {}*",
+                    step.id,
+                    step.test_prefix()
+                )),
+            }
+        }
+        for name in run.tests.keys() {
+            if workshop.step_of_test(name).is_none() {
+                problems.push(format!("{learner}: test {name} is not named after a step"));
+            }
+        }
+        eprintln!(
+            "  {} tests, {} failing on the starter, every step red",
+            run.tests.len(),
+            run.tests.values().filter(|p| !**p).count()
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = "\
+running 3 tests
+test step_1_1_parses ... ok
+test step_1_2_rejects ... FAILED
+test step_1_3_reserves ... ok
+
+failures:
+
+---- step_1_2_rejects stdout ----
+
+thread 'step_1_2_rejects' panicked at tests/module-1/main.rs:10:5:
+not yet implemented: step 1.2: validate the request
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+
+
+failures:
+    step_1_2_rejects
+
+test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out
+";
+
+    #[test]
+    fn reads_results_and_failure_messages() {
+        let run = parse_test_output(OUTPUT);
+        assert_eq!(run.tests.len(), 3);
+        assert!(!run.tests["step_1_2_rejects"]);
+        let summary = failure_summary(&run.failures["step_1_2_rejects"], 5);
+        assert_eq!(
+            summary,
+            "thread 'step_1_2_rejects' panicked at tests/module-1/main.rs:10:5:\nnot yet implemented: step 1.2: validate the request"
+        );
+    }
+
+    #[test]
+    fn steps_are_judged_by_their_tests() {
+        let run = parse_test_output(OUTPUT);
+        let workshop = Workshop::load();
+        let module = workshop.module(1).unwrap();
+        assert_eq!(run.step_status(&module.steps[0]), StepStatus::Done);
+        assert_eq!(
+            run.step_status(&module.steps[1]),
+            StepStatus::Failing(vec!["step_1_2_rejects".into()])
+        );
+        assert_eq!(run.step_status(&module.steps[3]), StepStatus::Untested);
+        let (first, _) = run.first_unfinished(module).unwrap();
+        assert_eq!(first.id, "1.2");
+    }
+}

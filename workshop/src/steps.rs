@@ -1,0 +1,140 @@
+//! The ordered list of modules and steps, from `steps.toml`.
+
+use serde::Deserialize;
+
+const STEPS_TOML: &str = include_str!("../../steps.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workshop {
+    #[serde(rename = "module")]
+    pub modules: Vec<Module>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Module {
+    pub number: u32,
+    pub title: String,
+    /// The module's first page, relative to `book/src`.
+    pub book: String,
+    /// The event `cargo workshop invoke N` sends when none is given.
+    pub default_event: String,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    /// The step's page, relative to `book/src`.
+    pub page: String,
+    pub minutes: u32,
+    pub kind: StepKind,
+    pub hint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    /// The learner fills a gap in the code.
+    Code,
+    /// The learner runs something and reads the result.
+    Observe,
+}
+
+impl Step {
+    /// The prefix of the names of this step's tests: `step_1_3_`.
+    pub fn test_prefix(&self) -> String {
+        format!("step_{}_", self.id.replace('.', "_"))
+    }
+}
+
+impl Workshop {
+    /// The steps shipped with this build of the tool.
+    pub fn load() -> Workshop {
+        Self::parse(STEPS_TOML).expect("steps.toml is valid (checked by the workshop's tests)")
+    }
+
+    pub fn parse(text: &str) -> Result<Workshop, String> {
+        let workshop: Workshop = toml::from_str(text).map_err(|e| e.to_string())?;
+        for (i, module) in workshop.modules.iter().enumerate() {
+            if module.number as usize != i + 1 {
+                return Err(format!("module {} is out of order", module.number));
+            }
+            for (j, step) in module.steps.iter().enumerate() {
+                let expected = format!("{}.{}", module.number, j + 1);
+                if step.id != expected {
+                    return Err(format!("step {} should be {expected}", step.id));
+                }
+            }
+        }
+        Ok(workshop)
+    }
+
+    pub fn module(&self, number: u32) -> Result<&Module, String> {
+        self.modules
+            .iter()
+            .find(|m| m.number == number)
+            .ok_or_else(|| {
+                let known: Vec<String> =
+                    self.modules.iter().map(|m| m.number.to_string()).collect();
+                format!(
+                    "there is no module {number}: the modules are {}",
+                    known.join(", ")
+                )
+            })
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.modules
+            .iter()
+            .flat_map(|m| &m.steps)
+            .find(|s| s.id == id)
+    }
+
+    /// The step a test belongs to, by its name.
+    pub fn step_of_test(&self, test_name: &str) -> Option<&Step> {
+        self.modules
+            .iter()
+            .flat_map(|m| &m.steps)
+            .find(|s| test_name.starts_with(&s.test_prefix()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_steps_parse_and_are_in_order() {
+        let workshop = Workshop::load();
+        assert_eq!(workshop.modules[0].number, 1);
+        assert!(workshop.modules.iter().all(|m| !m.steps.is_empty()));
+    }
+
+    #[test]
+    fn tests_map_to_their_step() {
+        let workshop = Workshop::load();
+        let step = workshop
+            .step_of_test("step_1_3_reserves_numbered_seats")
+            .unwrap();
+        assert_eq!(step.id, "1.3");
+        assert!(workshop.step_of_test("helper_test").is_none());
+    }
+
+    #[test]
+    fn out_of_order_steps_are_refused() {
+        let text = STEPS_TOML.replacen("id = \"1.2\"", "id = \"1.9\"", 1);
+        let error = Workshop::parse(&text).unwrap_err();
+        assert!(error.contains("1.9"), "{error}");
+    }
+
+    #[test]
+    fn unknown_modules_are_named() {
+        let error = Workshop::load().module(42).unwrap_err();
+        assert!(error.contains("no module 42"), "{error}");
+    }
+}
