@@ -367,6 +367,11 @@ impl ExecutionEnvironment {
         self.id
     }
 
+    /// The bootstrap's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
     /// False once the process has gone: after a crash, a timeout or a failed
     /// init. A dead environment is never invoked again.
     pub fn is_alive(&mut self) -> bool {
@@ -690,6 +695,7 @@ async fn route(api: &ApiState, req: Request<Incoming>) -> ApiResponse {
             let error_type = header(&req, "lambda-runtime-function-error-type")
                 .unwrap_or_else(|| "Runtime.InitError".into());
             let payload = read_body(req).await;
+            let error_type = error_type_of(&payload).unwrap_or(error_type);
             api.signal_init(InitSignal::Failed {
                 error_type,
                 payload,
@@ -709,10 +715,7 @@ async fn route(api: &ApiState, req: Request<Incoming>) -> ApiResponse {
                 let error_type = header(&req, "lambda-runtime-function-error-type")
                     .unwrap_or_else(|| "Unhandled".into());
                 let payload = read_body(req).await;
-                let error_type = serde_json::from_slice::<serde_json::Value>(&payload)
-                    .ok()
-                    .and_then(|v| v.get("errorType")?.as_str().map(String::from))
-                    .unwrap_or(error_type);
+                let error_type = error_type_of(&payload).unwrap_or(error_type);
                 reply_or_reject(
                     api,
                     &id,
@@ -753,6 +756,16 @@ async fn next(api: &ApiState) -> ApiResponse {
         .header("lambda-runtime-trace-id", &job.trace_id)
         .body(Full::new(job.payload))
         .expect("valid response")
+}
+
+/// The `errorType` of an error document, which names the error better than
+/// the header (lambda_runtime sends `unhandled` there for every error).
+fn error_type_of(payload: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()?
+        .get("errorType")?
+        .as_str()
+        .map(String::from)
 }
 
 fn reply_or_reject(api: &ApiState, id: &str, reply: Reply) -> ApiResponse {
@@ -798,4 +811,68 @@ fn api_error(status: StatusCode, error_type: &str, message: &str) -> ApiResponse
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(outcome: Outcome, duration_us: u64, init_us: Option<u64>) -> Invocation {
+        Invocation {
+            request_id: "id-1".into(),
+            outcome,
+            duration: Duration::from_micros(duration_us),
+            init_duration: init_us.map(Duration::from_micros),
+            memory_size_mb: 128,
+            max_memory_used_mb: Some(6),
+        }
+    }
+
+    #[test]
+    fn billed_duration_includes_init_and_rounds_up() {
+        let cold = invocation(Outcome::Response(Bytes::new()), 1_200, Some(10_500));
+        assert_eq!(cold.billed_duration_ms(), 12);
+        let warm = invocation(Outcome::Response(Bytes::new()), 1_001, None);
+        assert_eq!(warm.billed_duration_ms(), 2);
+    }
+
+    #[test]
+    fn report_lines_follow_lambda() {
+        let cold = invocation(Outcome::Response(Bytes::new()), 1_200, Some(10_500));
+        assert_eq!(
+            cold.report_line(),
+            "REPORT RequestId: id-1\tDuration: 1.20 ms\tBilled Duration: 12 ms\tMemory Size: 128 MB\tMax Memory Used: 6 MB\tInit Duration: 10.50 ms"
+        );
+        let timeout = invocation(
+            Outcome::Timeout {
+                after: Duration::from_secs(3),
+            },
+            3_000_000,
+            None,
+        );
+        assert!(timeout.report_line().ends_with("\tStatus: timeout"));
+        let crash = invocation(
+            Outcome::Crash {
+                status: "exit status 3".into(),
+            },
+            10,
+            None,
+        );
+        assert!(
+            crash
+                .report_line()
+                .ends_with("\tStatus: error\tError Type: Runtime.ExitError")
+        );
+    }
+
+    #[test]
+    fn trace_ids_have_xray_shape() {
+        let id = new_trace_id();
+        let root = id.strip_prefix("Root=1-").unwrap();
+        let (time, rest) = root.split_once('-').unwrap();
+        assert_eq!(time.len(), 8);
+        let (unique, rest) = rest.split_once(';').unwrap();
+        assert_eq!(unique.len(), 24);
+        assert!(rest.starts_with("Parent=") && rest.ends_with(";Sampled=0"));
+    }
 }
