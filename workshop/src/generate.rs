@@ -155,15 +155,15 @@ pub fn learner_manifest(text: &str, n: u32) -> String {
 
 /// Every file of the learner crate for `module`, as generated from its
 /// solution; checks that each code step has at least one exercise region.
-pub fn learner_files(module: &Module) -> Result<Files, String> {
-    derive_files(module, Variant::Starter)
+pub fn learner_files(root: &Path, module: &Module) -> Result<Files, String> {
+    derive_files(root, module, Variant::Starter)
 }
 
 /// Every file of the learner crate for `module`, its gaps filled as
 /// `variant` says.
-pub fn derive_files(module: &Module, variant: Variant) -> Result<Files, String> {
+pub fn derive_files(root: &Path, module: &Module, variant: Variant) -> Result<Files, String> {
     let n = module.number;
-    let source = workspace::solution_dir(n);
+    let source = workspace::solution_dir(root, n);
     let mut files = Files::new();
     let mut regions = Vec::new();
     for path in walk(&source)? {
@@ -356,14 +356,15 @@ fn answer() -> u32 {
 
 /// Copies the learner crate for module `n` (all but build output) into a
 /// new, dated backup folder, and returns its path.
-pub fn backup(n: u32) -> Result<PathBuf, String> {
-    let dir = workspace::learner_dir(n);
+pub fn backup(root: &Path, n: u32) -> Result<PathBuf, String> {
+    let dir = workspace::learner_dir(root, n);
     let stamp = timestamp();
-    let mut target = workspace::backups_dir().join(format!("module-{n}-{stamp}"));
+    let backups = workspace::backups_dir(root);
+    let mut target = backups.join(format!("module-{n}-{stamp}"));
     let mut k = 1;
     while target.exists() {
         k += 1;
-        target = workspace::backups_dir().join(format!("module-{n}-{stamp}-{k}"));
+        target = backups.join(format!("module-{n}-{stamp}-{k}"));
     }
     for path in walk(&dir)? {
         let rel = path.strip_prefix(&dir).expect("below dir");
@@ -375,18 +376,27 @@ pub fn backup(n: u32) -> Result<PathBuf, String> {
     Ok(target)
 }
 
-/// Replaces the learner crate of `module` with `variant`, after backing up
-/// what is there when it differs. Returns the backup, if one was made.
-pub fn replace_learner(module: &Module, variant: Variant) -> Result<Option<PathBuf>, String> {
+/// Replaces the learner crate of `module` with `variant`. What is there is
+/// backed up first, unless it is the untouched starter or the untouched
+/// reference, which can always be generated again. Returns the backup, if
+/// one was made.
+pub fn replace_learner(
+    root: &Path,
+    module: &Module,
+    variant: Variant,
+) -> Result<Option<PathBuf>, String> {
     let n = module.number;
-    let files = derive_files(module, variant)?;
-    let dir = workspace::learner_dir(n);
-    let saved = if drift(&dir, &files)?.is_empty() {
+    let dir = workspace::learner_dir(root, n);
+    let mut pristine = false;
+    for v in [Variant::Starter, Variant::Solved] {
+        pristine |= drift(&dir, &derive_files(root, module, v)?)?.is_empty();
+    }
+    let saved = if pristine {
         None
     } else {
-        Some(backup(n)?)
+        Some(backup(root, n)?)
     };
-    write(&dir, &files)?;
+    write(&dir, &derive_files(root, module, variant)?)?;
     Ok(saved)
 }
 
@@ -428,5 +438,63 @@ mod date_tests {
         assert_eq!(super::civil_from_days(0), (1970, 1, 1));
         assert_eq!(super::civil_from_days(20_417), (2025, 11, 25));
         assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+}
+
+#[cfg(test)]
+mod solve_tests {
+    use super::*;
+    use crate::steps::Workshop;
+
+    /// A scratch repository holding a copy of solutions/module-1.
+    fn scratch(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let from = workspace::solution_dir(&workspace::root(), 1);
+        for path in walk(&from).unwrap() {
+            let to = workspace::solution_dir(&root, 1).join(path.strip_prefix(&from).unwrap());
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::copy(&path, &to).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn solve_and_reset_keep_the_learners_work() {
+        let root = scratch("solve-reset");
+        let workshop = Workshop::load();
+        let module = workshop.module(1).unwrap();
+        let learner = workspace::learner_dir(&root, 1);
+        let stock = learner.join("src/stock.rs");
+
+        // Generated starter: nothing to keep.
+        write(&learner, &learner_files(&root, module).unwrap()).unwrap();
+        assert!(
+            fs::read_to_string(&stock)
+                .unwrap()
+                .contains("todo!(\"step 1.3")
+        );
+        assert_eq!(
+            replace_learner(&root, module, Variant::Solved).unwrap(),
+            None
+        );
+        assert!(!fs::read_to_string(&stock).unwrap().contains("todo!("));
+
+        // The learner's own edits are kept before the starter comes back.
+        fs::write(&stock, "// my work\n").unwrap();
+        let saved = replace_learner(&root, module, Variant::Starter)
+            .unwrap()
+            .expect("a backup");
+        assert_eq!(
+            fs::read_to_string(saved.join("src/stock.rs")).unwrap(),
+            "// my work\n"
+        );
+        assert!(saved.starts_with(workspace::backups_dir(&root)));
+        assert!(
+            drift(&learner, &learner_files(&root, module).unwrap())
+                .unwrap()
+                .is_empty()
+        );
+        let _ = fs::remove_dir_all(&root);
     }
 }

@@ -131,7 +131,7 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
         }
         Command::Solve { module } => {
             let module = workshop.module(module)?;
-            let saved = generate::replace_learner(module, Variant::Solved)?;
+            let saved = generate::replace_learner(&workspace::root(), module, Variant::Solved)?;
             let n = module.number;
             println!("modules/module-{n} now holds the reference solution.");
             match saved {
@@ -139,7 +139,9 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
                     "Your code is kept in {}: copy back what you want from there.",
                     relative(&path)
                 ),
-                None => println!("(It held the untouched starter, so there was nothing to keep.)"),
+                None => {
+                    println!("(It held untouched generated code, so there was nothing to keep.)")
+                }
             }
             println!(
                 "`cargo workshop reset {n}` brings the starter back; `cargo workshop verify` shows where you are."
@@ -148,7 +150,7 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
         }
         Command::Reset { module } => {
             let module = workshop.module(module)?;
-            let saved = generate::replace_learner(module, Variant::Starter)?;
+            let saved = generate::replace_learner(&workspace::root(), module, Variant::Starter)?;
             let n = module.number;
             println!("modules/module-{n} is back to the starter.");
             if let Some(path) = saved {
@@ -161,8 +163,9 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             let mut drifted = Vec::new();
             for module in &workshop.modules {
                 let n = module.number;
-                let files = generate::learner_files(module)?;
-                let dir = workspace::learner_dir(n);
+                let root = workspace::root();
+                let files = generate::learner_files(&root, module)?;
+                let dir = workspace::learner_dir(&root, n);
                 if check {
                     let problems = generate::drift(&dir, &files)?;
                     if !problems.is_empty() {

@@ -10,14 +10,14 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The learner's crate for module `n`.
-pub fn learner_dir(n: u32) -> PathBuf {
-    root().join("modules").join(format!("module-{n}"))
+/// The learner's crate for module `n` in the repository at `root`.
+pub fn learner_dir(root: &Path, n: u32) -> PathBuf {
+    root.join("modules").join(format!("module-{n}"))
 }
 
-/// The reference solution for module `n`.
-pub fn solution_dir(n: u32) -> PathBuf {
-    root().join("solutions").join(format!("module-{n}"))
+/// The reference solution for module `n` in the repository at `root`.
+pub fn solution_dir(root: &Path, n: u32) -> PathBuf {
+    root.join("solutions").join(format!("module-{n}"))
 }
 
 /// The package names of module `n`: (learner, reference).
@@ -26,8 +26,8 @@ pub fn packages(n: u32) -> (String, String) {
 }
 
 /// Where `solve` and `reset` keep the learner's code before replacing it.
-pub fn backups_dir() -> PathBuf {
-    root().join(".workshop").join("backups")
+pub fn backups_dir(root: &Path) -> PathBuf {
+    root.join(".workshop").join("backups")
 }
 
 /// The cargo the tool was started by, so a pinned toolchain stays pinned.
