@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Invocation, ms};
+use crate::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Invocation, Outcome, ms};
 use crate::steps::Workshop;
 use crate::workspace;
 
@@ -181,6 +181,14 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
             tokio::time::timeout(Duration::from_millis(25), logs.recv()).await
         {
             eprintln!("{}", line.line);
+        }
+        if let (Outcome::InitError { error_type, .. }, Some(init)) =
+            (&invocation.outcome, invocation.init_duration)
+        {
+            eprintln!(
+                "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}",
+                ms(init)
+            );
         }
         print_payload(&invocation);
         eprintln!("END RequestId: {}", invocation.request_id);

@@ -207,6 +207,14 @@ impl Invocation {
         match &self.outcome {
             Outcome::Response(body) => body.clone(),
             Outcome::FunctionError { payload, .. } => payload.clone(),
+            // Errors the platform reports name the request; the function's
+            // own init error document is passed on as it wrote it.
+            Outcome::InitError {
+                error_type,
+                message,
+            } if error_type.starts_with("Runtime.") => {
+                error(error_type, format!("RequestId: {id} Error: {message}"))
+            }
             Outcome::InitError {
                 error_type,
                 message,

@@ -244,7 +244,7 @@ async fn an_exit_during_init_is_a_runtime_exit_error() {
     let mut env = start(&function("init-crash"), InitType::OnDemand).await;
     let invocation = env.invoke("{}").await;
     env.shutdown().await;
-    match invocation.outcome {
+    match &invocation.outcome {
         Outcome::InitError {
             error_type,
             message,
@@ -254,6 +254,14 @@ async fn an_exit_during_init_is_a_runtime_exit_error() {
         }
         other => panic!("expected an init error, got {other:?}"),
     }
+    let payload: Value = serde_json::from_slice(&invocation.payload()).unwrap();
+    assert_eq!(
+        payload["errorMessage"],
+        format!(
+            "RequestId: {} Error: Runtime exited with error: exit status 2",
+            invocation.request_id
+        )
+    );
 }
 
 #[tokio::test]
