@@ -11,8 +11,13 @@ use serde_json::Value;
 use crate::generate::is_marker_line;
 use crate::steps::{StepKind, Workshop};
 
-/// Cleans one chapter's Markdown.
-pub fn process_chapter(content: &str, workshop: &Workshop) -> Result<String, String> {
+/// Cleans one chapter's Markdown; `chapter_path` is its file, relative to
+/// the book's `src`, so that generated links work from any page.
+pub fn process_chapter(
+    content: &str,
+    chapter_path: &str,
+    workshop: &Workshop,
+) -> Result<String, String> {
     let mut out = String::with_capacity(content.len());
     for line in content.lines() {
         if is_marker_line(line) {
@@ -25,7 +30,7 @@ pub fn process_chapter(content: &str, workshop: &Workshop) -> Result<String, Str
                 .trim()
                 .parse()
                 .map_err(|_| format!("bad module number in `{line}`"))?;
-            out.push_str(&steps_table(workshop, n)?);
+            out.push_str(&steps_table(workshop, n, chapter_path)?);
             continue;
         }
         out.push_str(line);
@@ -34,24 +39,20 @@ pub fn process_chapter(content: &str, workshop: &Workshop) -> Result<String, Str
     Ok(out)
 }
 
-/// The steps of a module as a Markdown table, with links and times.
-pub fn steps_table(workshop: &Workshop, n: u32) -> Result<String, String> {
+/// The steps of a module as a Markdown table, with links and times, for
+/// the page at `from` (relative to the book's `src`).
+pub fn steps_table(workshop: &Workshop, n: u32, from: &str) -> Result<String, String> {
     let module = workshop.module(n)?;
+    let up = "../".repeat(from.matches('/').count());
     let mut table = String::from("| step | what you do | kind | minutes |\n|---|---|---|---|\n");
-    let base = module.book.rsplit_once('/').map_or("", |(dir, _)| dir);
     for step in &module.steps {
-        let page = step
-            .page
-            .strip_prefix(base)
-            .map(|p| p.trim_start_matches('/'))
-            .unwrap_or(&step.page);
         let kind = match step.kind {
             StepKind::Code => "write code",
             StepKind::Observe => "run and read",
         };
         table.push_str(&format!(
-            "| {} | [{}]({page}) | {kind} | {} |\n",
-            step.id, step.title, step.minutes
+            "| {} | [{}]({up}{}) | {kind} | {} |\n",
+            step.id, step.title, step.page, step.minutes
         ));
     }
     let total: u32 = module.steps.iter().map(|s| s.minutes).sum();
@@ -63,10 +64,15 @@ pub fn steps_table(workshop: &Workshop, n: u32) -> Result<String, String> {
 fn walk(value: &mut Value, workshop: &Workshop) -> Result<(), String> {
     match value {
         Value::Object(map) => {
-            if let Some(Value::Object(chapter)) = map.get_mut("Chapter")
-                && let Some(Value::String(content)) = chapter.get_mut("content")
-            {
-                *content = process_chapter(content, workshop)?;
+            if let Some(Value::Object(chapter)) = map.get_mut("Chapter") {
+                let path = chapter
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(Value::String(content)) = chapter.get_mut("content") {
+                    *content = process_chapter(content, &path, workshop)?;
+                }
             }
             for v in map.values_mut() {
                 walk(v, workshop)?;
@@ -104,22 +110,24 @@ mod tests {
     #[test]
     fn markers_leave_the_book() {
         let page = "```rust\nfn f() {\n    //- exercise 1.1\n    42\n    //- starter\n    //> todo!(\"step 1.1\")\n    //- end\n}\n```\n";
-        let clean = process_chapter(page, &Workshop::load()).unwrap();
+        let clean = process_chapter(page, "module-1/step-1-1.md", &Workshop::load()).unwrap();
         assert_eq!(clean, "```rust\nfn f() {\n    42\n}\n```\n");
     }
 
     #[test]
     fn step_tables_come_from_steps_toml() {
-        let table = steps_table(&Workshop::load(), 1).unwrap();
+        let table = steps_table(&Workshop::load(), 1, "module-1/index.md").unwrap();
         assert!(table.contains(
-            "| 1.1 | [Parse the event into a typed request](step-1-1.md) | write code |"
+            "| 1.1 | [Parse the event into a typed request](../module-1/step-1-1.md) | write code |"
         ));
         assert!(table.contains("| 1.8 |"));
+        let top = steps_table(&Workshop::load(), 1, "introduction.md").unwrap();
+        assert!(top.contains("](module-1/step-1-1.md)"));
     }
 
     #[test]
     fn the_book_json_is_walked() {
-        let input = r#"[{"root":"."},{"items":[{"Chapter":{"name":"x","content":"a\n//- end\nb","sub_items":[{"Chapter":{"name":"y","content":"{{#workshop-steps 1}}","sub_items":[]}}]}}]}]"#;
+        let input = r#"[{"root":"."},{"items":[{"Chapter":{"name":"x","content":"a\n//- end\nb","sub_items":[{"Chapter":{"name":"y","path":"m/y.md","content":"{{#workshop-steps 1}}","sub_items":[]}}]}}]}]"#;
         let out: Value =
             serde_json::from_str(&preprocess(input, &Workshop::load()).unwrap()).unwrap();
         assert_eq!(out["items"][0]["Chapter"]["content"], "a\nb\n");

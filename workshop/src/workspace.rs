@@ -2,9 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-/// The repository root: the workspace this tool was built in.
+/// The repository root. `cargo workshop` runs through `cargo run`, which
+/// names the workshop crate of the repository it runs in; a binary started
+/// some other way falls back to the repository it was built in.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("src/workspace.rs").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("workshop/ sits in the repository root")
         .to_path_buf()
