@@ -1,5 +1,6 @@
 //! The workshop's own tooling: the local Lambda lab and the learner's runner.
 //!
+//! - [`apigw`]: API Gateway's events and responses, payload 1.0 and 2.0.
 //! - [`lambda`]: an execution environment on a laptop, running a module's
 //!   real bootstrap under a local Runtime API.
 //! - [`invoke`]: `cargo workshop invoke`, events through one environment.
@@ -10,6 +11,7 @@
 //! - [`doctor`]: what this machine has.
 //! - [`book`]: the book's mdbook preprocessor.
 
+pub mod apigw;
 pub mod book;
 pub mod doctor;
 pub mod generate;
