@@ -21,6 +21,7 @@ use module_2::{ApiError, App, MemoryTickets, Problem, routes};
 use serde_json::{Value, json};
 use support::*;
 use workshop::apigw::{Api, HttpRequest};
+use workshop::lab::{Lab, LabConfig, Output};
 use workshop::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 
 fn post(path: &str, body: &str) -> HttpRequest {
@@ -979,5 +980,53 @@ async fn step_2_6_one_bootstrap_answers_both_payload_versions() {
             .any(|l| l.contains("\"gatewayRequestId\":\"CjA1ZgkYIAMEbZR=\"")),
         "step 2.6: log lines carry the gateway's request id\n{}",
         lines.join("\n")
+    );
+}
+
+/* ------------------------------ step 2.7 ------------------------------ */
+
+#[tokio::test]
+async fn step_2_7_the_lab_keys_and_throttles_your_api() {
+    // Your bootstrap behind the lab's REST API, as `cargo workshop serve 2
+    // --api rest --api-key fan-key --rate 1 --burst 3` runs it.
+    let mut config = LabConfig::new("ticket-drop-2", bootstrap());
+    config.api = rest();
+    config.api_key = Some("fan-key".into());
+    config.throttle = Some((1.0, 3));
+    config.environment.insert("EVENTS".into(), EVENTS.into());
+    let lab = Lab::start(config, Output::Quiet)
+        .await
+        .expect("the lab starts");
+
+    let no_key = lab
+        .send(HttpRequest::new("GET", "/prod/events/midnight-tour"))
+        .await;
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let request =
+            HttpRequest::new("GET", "/prod/events/midnight-tour").header("x-api-key", "fan-key");
+        answers.push(lab.send(request).await);
+    }
+    let invocations = lab.recorder.snapshot().invocations.len();
+    lab.stop().await;
+
+    assert_eq!(
+        no_key.status, 403,
+        "step 2.7: a REST API with a usage plan wants its key"
+    );
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![200, 200, 200, 429, 429, 429],
+        "step 2.7: a burst of 3, then 429 until the bucket refills (your function answered: {})",
+        String::from_utf8_lossy(&answers[0].body)
+    );
+    assert_eq!(
+        body_json(&answers[3]),
+        json!({"message": "Too Many Requests"})
+    );
+    assert_eq!(
+        invocations, 3,
+        "step 2.7: refused and throttled requests never reach the function"
     );
 }

@@ -83,7 +83,12 @@ pub fn target_dir() -> PathBuf {
 /// Builds a module's bootstrap in the release profile (what Lambda runs)
 /// and returns its path.
 pub fn build_bootstrap(package: &str) -> Result<PathBuf, String> {
-    eprintln!("Building {package} (release profile, as deployed)…");
+    build_binary(package, package)
+}
+
+/// Builds binary `bin` of `package` in the release profile.
+pub fn build_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
+    eprintln!("Building {bin} (release profile, as deployed)…");
     let status = workspace::cargo()
         .args([
             "build",
@@ -92,7 +97,7 @@ pub fn build_bootstrap(package: &str) -> Result<PathBuf, String> {
             "--package",
             package,
             "--bin",
-            package,
+            bin,
         ])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -101,10 +106,10 @@ pub fn build_bootstrap(package: &str) -> Result<PathBuf, String> {
             "{package} does not build; fix the errors above (or run `cargo build -p {package}`)"
         ));
     }
-    let path = target_dir().join("release").join(package);
+    let path = target_dir().join("release").join(bin);
     if !Path::new(&path).exists() {
         return Err(format!(
-            "cargo built {package}, but {} is not there",
+            "cargo built {bin}, but {} is not there",
             path.display()
         ));
     }

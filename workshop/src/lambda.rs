@@ -340,6 +340,19 @@ impl ExecutionEnvironment {
         if let Some(dir) = config.bootstrap.parent().filter(|d| d.is_dir()) {
             command.current_dir(dir);
         }
+        // Its own process group, so a Ctrl-C in the terminal reaches the lab,
+        // which then stops every environment itself.
+        #[cfg(unix)]
+        command.process_group(0);
+        // And if the lab dies without stopping them, Linux stops them too.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let spawned_at = Instant::now();
         let mut child = match command.spawn() {
             Ok(child) => child,
@@ -441,6 +454,16 @@ impl ExecutionEnvironment {
                 Err(outcome)
             }
         }
+    }
+
+    /// Finishes INIT ahead of traffic, as provisioned concurrency does: the
+    /// first invocation then reports no Init Duration.
+    pub async fn initialise(&mut self) -> Result<Duration, Outcome> {
+        let d = self.wait_ready().await?;
+        if let InitPhase::Ready(first) = &mut self.init {
+            first.take();
+        }
+        Ok(d)
     }
 
     /// Runs one event through the function, as the Invoke API does.

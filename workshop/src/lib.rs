@@ -14,9 +14,15 @@
 pub mod apigw;
 pub mod book;
 pub mod doctor;
+pub mod fleet;
+pub mod gateway;
 pub mod generate;
 pub mod invoke;
+pub mod lab;
 pub mod lambda;
+pub mod load;
+pub mod metrics;
+pub mod report;
 pub mod runner;
 pub mod steps;
 pub mod workspace;

@@ -6,10 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use workshop::apigw::Api;
+use workshop::fleet::{self, FleetOptions};
 use workshop::generate::{self, Variant};
 use workshop::invoke::{self, Flavour, InvokeOptions};
+use workshop::lab::{Lab, LabConfig, Output};
 use workshop::steps::Workshop;
-use workshop::{book, doctor, runner, workspace};
+use workshop::{book, doctor, load, runner, workspace};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +53,22 @@ enum Command {
         #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         environment: Vec<(String, String)>,
     },
+    /// Serve a module's function over HTTP, behind a local API Gateway and a fleet.
+    Serve(ServeArgs),
+    /// The lab: a scenario of traffic against a module's reference, with a report and charts.
+    Lab {
+        /// The module (default: the newest HTTP module).
+        #[arg(long)]
+        module: Option<u32>,
+        /// The scenario: flash-sale, throttle or init.
+        #[arg(long, default_value = "flash-sale")]
+        scenario: String,
+        /// Where to write the chart page (default: target/workshop/lab/SCENARIO.html).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Send open-loop traffic to a URL (the lab's or a real API Gateway's) and report.
+    Load(LoadArgs),
     /// Replace a module's crate with the reference solution (your code is backed up).
     Solve {
         /// The module number.
@@ -76,6 +95,90 @@ enum Command {
         #[arg(num_args = 0..)]
         args: Vec<String>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ApiKind {
+    /// HTTP API, payload format 2.0.
+    Http,
+    /// REST API, payload format 1.0, on a stage.
+    Rest,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// The module number (2 or later: module 1 is not an HTTP function).
+    module: u32,
+    /// Serve the reference solution instead of your crate.
+    #[arg(long)]
+    solution: bool,
+    /// Which API Gateway to stand in for.
+    #[arg(long, value_enum, default_value_t = ApiKind::Http)]
+    api: ApiKind,
+    /// The REST API's stage: its URLs start with /STAGE.
+    #[arg(long, default_value = "prod")]
+    stage: String,
+    /// The port to listen on (127.0.0.1).
+    #[arg(long, default_value_t = 3000, value_name = "P")]
+    port: u16,
+    /// The function's concurrency limit (default: the account's 1,000): more invocations at once are throttled.
+    #[arg(long, value_name = "C")]
+    max_concurrency: Option<usize>,
+    /// Environments initialised before traffic (provisioned concurrency).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    provisioned: usize,
+    /// The gateway's steady rate, in requests a second (with --burst).
+    #[arg(long, value_name = "R")]
+    rate: Option<f64>,
+    /// The gateway's burst (with --rate).
+    #[arg(long, value_name = "B")]
+    burst: Option<u32>,
+    /// REST only: the API key clients must send in x-api-key.
+    #[arg(long, value_name = "KEY")]
+    api_key: Option<String>,
+    /// Memory size in MB (128 to 10240).
+    #[arg(long, default_value_t = 128, value_name = "MB")]
+    memory: u32,
+    /// Function timeout in seconds.
+    #[arg(long, default_value_t = 3.0, value_name = "S")]
+    timeout: f64,
+    /// A function environment variable, as KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    environment: Vec<(String, String)>,
+    /// Serve this prebuilt bootstrap instead of building the module's.
+    #[arg(long, hide = true)]
+    bootstrap: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct LoadArgs {
+    /// The full URL, such as http://127.0.0.1:3000/health.
+    #[arg(long)]
+    url: String,
+    /// A constant rate, in requests a second.
+    #[arg(long, value_name = "R", conflicts_with = "ramp")]
+    rate: Option<f64>,
+    /// A linear ramp of requests a second, such as 10..200.
+    #[arg(long, value_name = "A..B")]
+    ramp: Option<String>,
+    /// How long to send, such as 30s or 2m.
+    #[arg(long, default_value = "10s", value_name = "D")]
+    duration: String,
+    /// A spike AT:RATE:LENGTH on top, such as 5s:500:3s (repeatable).
+    #[arg(long, value_name = "AT:RATE:LENGTH")]
+    spike: Vec<String>,
+    /// At most this many requests in flight; requests due beyond it are dropped and counted.
+    #[arg(long, value_name = "N")]
+    concurrency_cap: Option<usize>,
+    /// The HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// A header, as 'Name: value' (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The body; {n} becomes the request's sequence number.
+    #[arg(long)]
+    body: Option<String>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -128,6 +231,33 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             let failed = runtime.block_on(invoke::run(workshop, &options))?;
             Ok(exit(failed == 0))
+        }
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            runtime.block_on(serve(workshop, args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab {
+            module,
+            scenario,
+            out,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            runtime.block_on(lab(workshop, module, &scenario, out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Load(args) => {
+            let options = load_options(&args)?;
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            eprintln!(
+                "Sending {} requests to {} over {:.0} s (open loop: on schedule, whatever the answers)…",
+                options.plan.expected(),
+                options.target.url,
+                options.plan.duration.as_secs_f64()
+            );
+            let report = runtime.block_on(load::run(options))?;
+            println!("{}", report.summary());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Solve { module } => {
             let module = workshop.module(module)?;
@@ -208,6 +338,270 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn lab(
+    workshop: &Workshop,
+    module: Option<u32>,
+    name: &str,
+    out: Option<std::path::PathBuf>,
+) -> Result<(), String> {
+    let module = match module {
+        Some(n) => {
+            let m = workshop.module(n)?;
+            if !m.http {
+                return Err(format!(
+                    "module {n} is invoked directly, not over HTTP: the lab starts at module 2 (`cargo workshop invoke {n}` runs module {n})"
+                ));
+            }
+            m
+        }
+        None => workshop
+            .modules
+            .iter()
+            .rev()
+            .find(|m| m.http)
+            .ok_or("no module answers over HTTP yet")?,
+    };
+    let scenarios = workshop::lab::scenarios();
+    let scenario = scenarios.iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = scenarios.iter().map(|s| s.name).collect();
+        format!(
+            "there is no scenario {name:?}: the scenarios are {}",
+            names.join(", ")
+        )
+    })?;
+    eprintln!(
+        "{} (module {}, reference solution)",
+        scenario.title, module.number
+    );
+    let runs = workshop::lab::run_scenario(module.number, scenario).await?;
+    println!("\n{}\n", scenario.title);
+    for run in &runs {
+        println!("{}", run.text());
+    }
+    let path = out.unwrap_or_else(|| {
+        invoke::target_dir()
+            .join("workshop")
+            .join("lab")
+            .join(format!("{}.html", scenario.name))
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let page = workshop::report::html(scenario.title, scenario.intro, &runs);
+    std::fs::write(&path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("Charts: {}", path.display());
+    Ok(())
+}
+
+fn load_options(args: &LoadArgs) -> Result<load::LoadOptions, String> {
+    let shape = match (&args.rate, &args.ramp) {
+        (Some(r), None) if r.is_finite() && *r > 0.0 => load::Shape::Constant(*r),
+        (Some(_), None) => {
+            return Err("--rate must be a positive number of requests a second".into());
+        }
+        (None, Some(ramp)) => load::parse_ramp(ramp)?,
+        (None, None) => return Err("say how fast: --rate R or --ramp A..B".into()),
+        (Some(_), Some(_)) => unreachable!("clap refuses both"),
+    };
+    let duration = load::parse_duration(&args.duration)?;
+    if duration.is_zero() {
+        return Err("--duration must be more than 0".into());
+    }
+    let spikes = args
+        .spike
+        .iter()
+        .map(|s| load::parse_spike(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| format!("--header {h:?}: expected 'Name: value'"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.concurrency_cap == Some(0) {
+        return Err("--concurrency-cap must be at least 1".into());
+    }
+    Ok(load::LoadOptions {
+        target: load::Target {
+            url: args.url.clone(),
+            method: args.method.clone(),
+            headers,
+            body: args.body.clone(),
+        },
+        plan: load::Plan {
+            shape,
+            spikes,
+            duration,
+        },
+        concurrency_cap: args.concurrency_cap,
+        request_timeout: Duration::from_secs(35),
+        progress: true,
+    })
+}
+
+/// Checks the arguments of `serve` and builds the lab they describe.
+fn serve_config(workshop: &Workshop, args: &ServeArgs) -> Result<(LabConfig, Flavour), String> {
+    let module = workshop.module(args.module)?;
+    if !module.http {
+        return Err(format!(
+            "module {} is invoked directly, not over HTTP: use `cargo workshop invoke {}`",
+            args.module, args.module
+        ));
+    }
+    if !invoke::MEMORY_RANGE.contains(&args.memory) {
+        return Err(format!(
+            "--memory {} is outside Lambda's range of 128 to 10240 MB",
+            args.memory
+        ));
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= invoke::MAX_TIMEOUT_SECS)
+    {
+        return Err("--timeout must be more than 0 and at most 900 seconds".into());
+    }
+    let api = match args.api {
+        ApiKind::Http => Api::Http,
+        ApiKind::Rest => {
+            if args.stage.is_empty()
+                || !args
+                    .stage
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(format!(
+                    "--stage {:?}: letters, digits, - and _ only",
+                    args.stage
+                ));
+            }
+            Api::Rest {
+                stage: args.stage.clone(),
+            }
+        }
+    };
+    if args.api_key.is_some() && args.api != ApiKind::Rest {
+        return Err("API keys and usage plans are a REST API feature: add --api rest".into());
+    }
+    let throttle = match (args.rate, args.burst) {
+        (None, None) => None,
+        (Some(rate), Some(burst)) if rate > 0.0 && rate.is_finite() && burst >= 1 => {
+            Some((rate, burst))
+        }
+        (Some(_), Some(_)) => return Err("--rate must be above 0 and --burst at least 1".into()),
+        _ => {
+            return Err(
+                "give --rate and --burst together, as API Gateway's throttling does".into(),
+            );
+        }
+    };
+    if args.max_concurrency == Some(0) {
+        return Err(
+            "--max-concurrency 0 would throttle every request; leave it out for no limit".into(),
+        );
+    }
+    if let Some(max) = args.max_concurrency
+        && args.provisioned > max
+    {
+        return Err(format!(
+            "--provisioned {} is above --max-concurrency {max}",
+            args.provisioned
+        ));
+    }
+    let flavour = if args.solution {
+        Flavour::Solution
+    } else {
+        Flavour::Learner
+    };
+    let mut config = LabConfig::new(
+        format!("ticket-drop-{}", args.module),
+        std::path::PathBuf::new(),
+    );
+    config.memory_mb = args.memory;
+    config.timeout = Duration::from_secs_f64(args.timeout);
+    config.environment = args.environment.iter().cloned().collect();
+    config.fleet = FleetOptions {
+        max_concurrency: args.max_concurrency.or(Some(fleet::ACCOUNT_CONCURRENCY)),
+        provisioned: args.provisioned,
+        ..FleetOptions::aws_defaults()
+    };
+    config.api = api;
+    config.throttle = throttle;
+    config.api_key = args.api_key.clone();
+    config.port = args.port;
+    Ok((config, flavour))
+}
+
+async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
+    let (mut config, flavour) = serve_config(workshop, &args)?;
+    let (learner, reference) = workspace::packages(args.module);
+    let package = if flavour == Flavour::Solution {
+        reference
+    } else {
+        learner
+    };
+    config.bootstrap = match &args.bootstrap {
+        Some(path) => path.clone(),
+        None => invoke::build_bootstrap(&package)?,
+    };
+    let lab = Lab::start(config, Output::Print).await?;
+    let url = lab.url();
+    let which = if flavour == Flavour::Solution {
+        "the reference solution"
+    } else {
+        "your crate"
+    };
+    let api = match &lab.config.api {
+        Api::Http => "an HTTP API (payload 2.0)".to_string(),
+        Api::Rest { stage } => format!("a REST API (payload 1.0), stage {stage}"),
+    };
+    eprintln!("\nModule {} ({which}) behind {api}: {url}", args.module);
+    let key = lab
+        .config
+        .api_key
+        .as_ref()
+        .map(|k| format!(" -H 'x-api-key: {k}'"))
+        .unwrap_or_default();
+    eprintln!("  curl -i{key} {url}/events/midnight-tour");
+    eprintln!(
+        "  curl -i{key} -X POST {url}/events/midnight-tour/reservations -H 'content-type: application/json' -d '{{\"customer_id\":\"c-1\",\"quantity\":2}}'"
+    );
+    let limit = lab
+        .config
+        .fleet
+        .max_concurrency
+        .map_or("no concurrency limit".to_string(), |c| {
+            format!("concurrency limit {c}")
+        });
+    let throttle = lab
+        .config
+        .throttle
+        .map_or("no gateway throttling".to_string(), |(r, b)| {
+            format!("gateway {r} req/s, burst {b}")
+        });
+    eprintln!(
+        "  {limit}, {} provisioned, {throttle}; access log on stdout, function logs on stderr",
+        lab.config.fleet.provisioned
+    );
+    eprintln!("Ctrl-C stops the gateway and every environment.\n");
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    let snapshot = lab.recorder.snapshot();
+    lab.stop().await;
+    eprintln!(
+        "\nStopped. {} requests, {} invocations, {} cold starts, {} throttled, peak concurrency {}.",
+        snapshot.requests.len(),
+        snapshot.invocations.len(),
+        snapshot.cold_starts(),
+        snapshot.throttles.len(),
+        snapshot.peak_concurrency()
+    );
+    Ok(())
 }
 
 fn exit(ok: bool) -> ExitCode {

@@ -20,6 +20,11 @@ pub struct Module {
     pub book: String,
     /// The event `cargo workshop invoke N` sends when none is given.
     pub default_event: String,
+    /// True when the function answers HTTP requests through API Gateway
+    /// (`cargo workshop serve N` and the lab); false when it is invoked
+    /// directly.
+    #[serde(default)]
+    pub http: bool,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }

@@ -96,3 +96,99 @@ fn tempfile() -> (String, std::fs::File) {
     let file = std::fs::File::create(&path).unwrap();
     (path.display().to_string(), file)
 }
+
+/// The children of a process, from /proc (Linux).
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split_whitespace().nth(1).unwrap().parse().unwrap();
+        if ppid == pid {
+            found.push(child);
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn serve_stops_every_environment_on_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_workshop"))
+        .args([
+            "serve",
+            "2",
+            "--port",
+            "0",
+            "--env",
+            "FIXTURE=slow",
+            "--env",
+            "FIXTURE_MS=200",
+            "--bootstrap",
+        ])
+        .arg(env!("CARGO_BIN_EXE_fixture-function"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve ended before listening"
+        );
+        if let Some(at) = line.find("http://") {
+            break line[at..].trim().to_string();
+        }
+    };
+    let addr = url.trim_start_matches("http://").to_string();
+    // Three requests at once: three environments.
+    let requests: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+                stream
+                    .write_all(b"GET /health HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).unwrap();
+                answer
+            })
+        })
+        .collect();
+    for request in requests {
+        assert!(request.join().unwrap().starts_with("HTTP/1.1 200"));
+    }
+    let environments = children(serve.id());
+    assert_eq!(environments.len(), 3, "three bootstrap processes");
+
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(serve.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "serve exits cleanly on Ctrl-C:\n{rest}");
+    assert!(
+        rest.contains("Stopped. 3 requests, 3 invocations, 3 cold starts"),
+        "{rest}"
+    );
+    for pid in environments {
+        assert!(!alive(pid), "environment process {pid} is left behind");
+    }
+}

@@ -11,7 +11,10 @@
 //! - `big`: answers with 7 MB, over Lambda's 6 MB limit;
 //! - `init-error`: reports an init error, then exits;
 //! - `init-crash`: exits before asking for an event;
-//! - `env`: answers with the environment variables it was started with.
+//! - `env`: answers with the environment variables it was started with;
+//! - `slow`: waits `FIXTURE_MS` milliseconds, then answers like `proxy`;
+//! - `proxy`: answers an API Gateway event with a proxy response (200)
+//!   naming the path and stage it received.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -48,6 +51,27 @@ fn main() {
             "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
             "big" => {
                 request(&api, "POST", &respond, &vec![b'x'; 7 * 1024 * 1024]);
+            }
+            "slow" | "proxy" => {
+                if mode == "slow" {
+                    let ms: u64 = std::env::var("FIXTURE_MS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(100);
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                let event: serde_json::Value = serde_json::from_slice(&event).unwrap_or_default();
+                let seen = serde_json::json!({
+                    "path": event.get("rawPath").or_else(|| event.get("path")),
+                    "stage": event.pointer("/requestContext/stage"),
+                    "version": event.get("version"),
+                });
+                let answer = serde_json::json!({
+                    "statusCode": 200,
+                    "headers": {"content-type": "application/json"},
+                    "body": seen.to_string(),
+                });
+                request(&api, "POST", &respond, answer.to_string().as_bytes());
             }
             "env" => {
                 let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();

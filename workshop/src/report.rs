@@ -1,0 +1,638 @@
+//! The lab's report: text for the terminal, and a self-contained HTML page
+//! with SVG charts, the local counterpart of the CloudWatch graphs of a
+//! function and its API.
+
+use std::fmt::Write as _;
+
+use crate::load::LoadReport;
+use crate::metrics::{Second, Snapshot, quantile};
+
+/// Prices in us-east-1, from the AWS price lists.
+pub mod prices {
+    /// Lambda, per request.
+    pub const LAMBDA_REQUEST: f64 = 0.20 / 1_000_000.0;
+    /// Lambda, per GB-second, arm64.
+    pub const LAMBDA_GB_S_ARM64: f64 = 0.000_013_333_4;
+    /// Lambda, per GB-second, x86_64.
+    pub const LAMBDA_GB_S_X86_64: f64 = 0.000_016_666_7;
+    /// HTTP API, per request (first 300 million a month).
+    pub const HTTP_API_REQUEST: f64 = 1.00 / 1_000_000.0;
+    /// REST API, per request (first 333 million a month).
+    pub const REST_API_REQUEST: f64 = 3.50 / 1_000_000.0;
+}
+
+/// One run of a scenario: its label, what was sent, what was measured.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub label: String,
+    pub description: String,
+    pub load: LoadReport,
+    pub metrics: Snapshot,
+    pub rest_api: bool,
+    pub memory_mb: u32,
+    pub max_concurrency: Option<usize>,
+    /// Seats on sale, when the run reserves seats.
+    pub seats_on_sale: Option<u64>,
+}
+
+/// The estimated AWS bill of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    pub lambda_requests: f64,
+    pub lambda_compute_arm64: f64,
+    pub lambda_compute_x86_64: f64,
+    pub api_requests: f64,
+}
+
+impl Cost {
+    pub fn total_arm64(&self) -> f64 {
+        self.lambda_requests + self.lambda_compute_arm64 + self.api_requests
+    }
+}
+
+impl RunReport {
+    /// Requests the gateway passed to the integration: API Gateway bills
+    /// these, not the ones it throttled or refused itself.
+    pub fn billed_api_requests(&self) -> usize {
+        self.metrics
+            .requests
+            .iter()
+            .filter(|r| !r.gateway_throttled && r.status != 403)
+            .count()
+    }
+
+    pub fn cost(&self) -> Cost {
+        let invocations = self.metrics.invocations.len() as f64;
+        let gb_s = self.metrics.gb_seconds();
+        let api = if self.rest_api {
+            prices::REST_API_REQUEST
+        } else {
+            prices::HTTP_API_REQUEST
+        };
+        Cost {
+            lambda_requests: invocations * prices::LAMBDA_REQUEST,
+            lambda_compute_arm64: gb_s * prices::LAMBDA_GB_S_ARM64,
+            lambda_compute_x86_64: gb_s * prices::LAMBDA_GB_S_X86_64,
+            api_requests: self.billed_api_requests() as f64 * api,
+        }
+    }
+
+    fn init_p50(&self) -> Option<f64> {
+        let mut inits: Vec<f64> = self
+            .metrics
+            .invocations
+            .iter()
+            .filter_map(|i| i.init_ms)
+            .collect();
+        quantile(&mut inits, 0.5)
+    }
+
+    fn durations(&self, q: f64) -> Option<f64> {
+        let mut d: Vec<f64> = self
+            .metrics
+            .invocations
+            .iter()
+            .map(|i| i.duration_ms)
+            .collect();
+        quantile(&mut d, q)
+    }
+
+    /// The run as text.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let l = &self.load;
+        let m = &self.metrics;
+        let _ = writeln!(out, "{} — {}", self.label, self.description);
+        let class = |lo: u16, hi: u16| l.count(|s| (lo..hi).contains(&s));
+        let _ = writeln!(
+            out,
+            "  requests   {} sent, {} answered: 2xx {}, 4xx {} (429 {}), 5xx {}; {} without an answer",
+            l.sent,
+            l.completed,
+            class(200, 300),
+            class(400, 500),
+            l.by_status.get(&429).copied().unwrap_or(0),
+            class(500, 600),
+            l.failed
+        );
+        let statuses: Vec<String> = l
+            .by_status
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
+        let _ = writeln!(out, "  by status  {}", statuses.join(", "));
+        let _ = writeln!(
+            out,
+            "  latency    p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms (as the client saw it)",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+        let limit = self
+            .max_concurrency
+            .map_or(String::new(), |c| format!(" (limit {c})"));
+        let _ = writeln!(
+            out,
+            "  function   {} invocations, {} cold starts{}, {} throttles, peak concurrency {}{limit}",
+            m.invocations.len(),
+            m.cold_starts(),
+            self.init_p50()
+                .map_or(String::new(), |p| format!(" (Init Duration p50 {p:.2} ms)")),
+            m.throttles.len(),
+            m.peak_concurrency(),
+        );
+        let _ = writeln!(
+            out,
+            "  duration   p50 {}, p99 {} (REPORT Duration); {:.4} GB-s billed at {} MB",
+            fmt_ms(self.durations(0.5)),
+            fmt_ms(self.durations(0.99)),
+            m.gb_seconds(),
+            self.memory_mb
+        );
+        if let Some(seats) = self.seats_on_sale {
+            let sold = l.count(|s| s == 201);
+            let verdict = if sold as u64 > seats {
+                "oversold: the stock is in memory, one copy per environment, not shared"
+            } else {
+                "no seat sold twice"
+            };
+            let _ = writeln!(
+                out,
+                "  seats      {sold} reservations for {seats} seats on sale: {verdict}"
+            );
+        }
+        let c = self.cost();
+        let api = if self.rest_api {
+            "REST API"
+        } else {
+            "HTTP API"
+        };
+        let _ = writeln!(
+            out,
+            "  AWS cost   ${:.6}: Lambda requests ${:.6} + compute ${:.6} (arm64; x86_64 ${:.6}) + {api} ${:.6}",
+            c.total_arm64(),
+            c.lambda_requests,
+            c.lambda_compute_arm64,
+            c.lambda_compute_x86_64,
+            c.api_requests
+        );
+        let _ = writeln!(out, "  per second");
+        let _ = writeln!(
+            out,
+            "    {:>3} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9}",
+            "t",
+            "sent",
+            "2xx",
+            "4xx",
+            "429",
+            "5xx",
+            "invoc",
+            "cold",
+            "thr",
+            "conc",
+            "dur p99",
+            "lat p99"
+        );
+        let timeline = m.timeline();
+        for (t, second) in timeline.iter().enumerate() {
+            let sent = l.seconds.get(t).map_or(0, |s| s.sent);
+            let mut lat = l
+                .seconds
+                .get(t)
+                .map(|s| s.latencies_ms.clone())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    {:>3} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9}",
+                t,
+                sent,
+                second.status_2xx,
+                second.status_4xx,
+                second.gateway_throttles,
+                second.status_5xx,
+                second.invocations,
+                second.cold_starts,
+                second.throttles,
+                second.max_concurrency,
+                fmt_ms(second.duration_p99),
+                fmt_ms(quantile(&mut lat, 0.99)),
+            );
+        }
+        out
+    }
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0} ms"),
+        Some(v) => format!("{v:.2} ms"),
+        None => "-".into(),
+    }
+}
+
+/* ------------------------------- charts -------------------------------- */
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bars,
+    Line,
+}
+
+struct Series {
+    name: &'static str,
+    color: &'static str,
+    kind: Kind,
+    values: Vec<Option<f64>>,
+}
+
+struct Chart {
+    title: String,
+    unit: &'static str,
+    series: Vec<Series>,
+    /// A dashed horizontal line, such as a concurrency limit.
+    limit: Option<(f64, String)>,
+}
+
+const W: f64 = 560.0;
+const H: f64 = 220.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 36.0;
+const BOTTOM: f64 = 52.0;
+
+fn nice_max(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(v.log10().floor());
+    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if step * magnitude >= v {
+            return step * magnitude;
+        }
+    }
+    10.0 * magnitude
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl Chart {
+    fn max(&self) -> f64 {
+        // Bars stack; lines stand alone.
+        let n = self
+            .series
+            .iter()
+            .map(|s| s.values.len())
+            .max()
+            .unwrap_or(0);
+        let stacked = (0..n)
+            .map(|i| {
+                self.series
+                    .iter()
+                    .filter(|s| s.kind == Kind::Bars)
+                    .filter_map(|s| s.values.get(i).copied().flatten())
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        let lines = self
+            .series
+            .iter()
+            .filter(|s| s.kind == Kind::Line)
+            .flat_map(|s| s.values.iter().copied().flatten())
+            .fold(0.0, f64::max);
+        let limit = self.limit.as_ref().map_or(0.0, |(v, _)| *v);
+        stacked.max(lines).max(limit)
+    }
+
+    fn svg(&self, y_max: f64) -> String {
+        let n = self
+            .series
+            .iter()
+            .map(|s| s.values.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let plot_w = W - LEFT - RIGHT;
+        let plot_h = H - TOP - BOTTOM;
+        let x = |i: f64| LEFT + plot_w * i / n as f64;
+        let y = |v: f64| TOP + plot_h * (1.0 - (v / y_max).min(1.0));
+        let mut svg = String::new();
+        let _ = write!(
+            svg,
+            r#"<svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{}">"#,
+            esc(&self.title)
+        );
+        let _ = write!(
+            svg,
+            r#"<text x="{LEFT}" y="20" class="title">{}</text>"#,
+            esc(&self.title)
+        );
+        for k in 0..=4 {
+            let v = y_max * f64::from(k) / 4.0;
+            let yy = y(v);
+            let _ = write!(
+                svg,
+                r#"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" class="grid"/><text x="{}" y="{:.1}" class="tick" text-anchor="end">{}</text>"#,
+                W - RIGHT,
+                LEFT - 6.0,
+                yy + 4.0,
+                tick(v)
+            );
+        }
+        let step = if n <= 20 {
+            2
+        } else if n <= 60 {
+            5
+        } else {
+            10
+        };
+        for i in (0..=n).step_by(step) {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{i}s</text>"#,
+                x(i as f64),
+                TOP + plot_h + 16.0
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="start">{}</text>"#,
+            4.0,
+            TOP - 8.0,
+            self.unit
+        );
+        // Stacked bars.
+        let bar_w = (plot_w / n as f64 * 0.8).max(1.0);
+        let mut base = vec![0.0; n];
+        for s in self.series.iter().filter(|s| s.kind == Kind::Bars) {
+            for (i, v) in s.values.iter().enumerate() {
+                let v = v.unwrap_or(0.0);
+                if v <= 0.0 {
+                    continue;
+                }
+                let top = y(base[i] + v);
+                let bottom = y(base[i]);
+                let _ = write!(
+                    svg,
+                    r#"<rect x="{:.1}" y="{top:.1}" width="{bar_w:.1}" height="{:.1}" fill="{}"><title>{}s: {} {}</title></rect>"#,
+                    x(i as f64) + plot_w / n as f64 * 0.1,
+                    (bottom - top).max(0.5),
+                    s.color,
+                    i,
+                    tick(v),
+                    s.name
+                );
+                base[i] += v;
+            }
+        }
+        for s in self.series.iter().filter(|s| s.kind == Kind::Line) {
+            let mut d = String::new();
+            let mut pen = false;
+            for (i, v) in s.values.iter().enumerate() {
+                match v {
+                    Some(v) => {
+                        let _ = write!(
+                            d,
+                            "{}{:.1},{:.1} ",
+                            if pen { "L" } else { "M" },
+                            x(i as f64 + 0.5),
+                            y(*v)
+                        );
+                        pen = true;
+                    }
+                    None => pen = false,
+                }
+            }
+            let _ = write!(
+                svg,
+                r#"<path d="{d}" fill="none" stroke="{}" stroke-width="2.2"/>"#,
+                s.color
+            );
+        }
+        if let Some((v, label)) = &self.limit {
+            let yy = y(*v);
+            let _ = write!(
+                svg,
+                r#"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" class="limit"/><text x="{}" y="{:.1}" class="tick" text-anchor="end">{}</text>"#,
+                W - RIGHT,
+                W - RIGHT - 2.0,
+                yy - 4.0,
+                esc(label)
+            );
+        }
+        // Legend.
+        let mut lx = LEFT;
+        let ly = H - 12.0;
+        for s in &self.series {
+            let _ = write!(
+                svg,
+                r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{ly:.1}" class="legend">{}</text>"#,
+                ly - 10.0,
+                s.color,
+                lx + 16.0,
+                s.name
+            );
+            lx += 24.0 + s.name.len() as f64 * 7.2;
+        }
+        svg.push_str("</svg>");
+        svg
+    }
+}
+
+fn tick(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.1}k", v / 1000.0)
+    } else if v >= 10.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn per_second(timeline: &[Second], f: impl Fn(&Second) -> f64) -> Vec<Option<f64>> {
+    timeline.iter().map(|s| Some(f(s))).collect()
+}
+
+/// The four charts of one run.
+fn charts(run: &RunReport) -> Vec<Chart> {
+    let t = run.metrics.timeline();
+    let lat: Vec<Option<f64>> = run
+        .load
+        .seconds
+        .iter()
+        .take(t.len())
+        .map(|s| quantile(&mut s.latencies_ms.clone(), 0.99))
+        .collect();
+    vec![
+        Chart {
+            title: "Requests by status (API Gateway Count, 4XX, 5XX)".into(),
+            unit: "req/s",
+            series: vec![
+                Series {
+                    name: "2xx",
+                    color: "#2e7d32",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| s.status_2xx as f64),
+                },
+                Series {
+                    name: "4xx (409: sold out)",
+                    color: "#f9a825",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| (s.status_4xx - s.gateway_throttles) as f64),
+                },
+                Series {
+                    name: "429",
+                    color: "#ef6c00",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| s.gateway_throttles as f64),
+                },
+                Series {
+                    name: "5xx",
+                    color: "#c62828",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| s.status_5xx as f64),
+                },
+            ],
+            limit: None,
+        },
+        Chart {
+            title: "Invocations and throttles (Lambda)".into(),
+            unit: "per s",
+            series: vec![
+                Series {
+                    name: "invocations",
+                    color: "#1565c0",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| s.invocations as f64),
+                },
+                Series {
+                    name: "throttles",
+                    color: "#c62828",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| s.throttles as f64),
+                },
+            ],
+            limit: None,
+        },
+        Chart {
+            title: "Concurrent executions and cold starts (Lambda)".into(),
+            unit: "envs",
+            series: vec![
+                Series {
+                    name: "cold starts",
+                    color: "#90caf9",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| s.cold_starts as f64),
+                },
+                Series {
+                    name: "concurrent (max)",
+                    color: "#6a1b9a",
+                    kind: Kind::Line,
+                    values: per_second(&t, |s| s.max_concurrency as f64),
+                },
+            ],
+            limit: run
+                .max_concurrency
+                .map(|c| (c as f64, format!("limit {c}"))),
+        },
+        Chart {
+            title: "Duration p99 (Lambda) and latency p99 (client)".into(),
+            unit: "ms",
+            series: vec![
+                Series {
+                    name: "duration p99",
+                    color: "#00838f",
+                    kind: Kind::Line,
+                    values: t.iter().map(|s| s.duration_p99).collect(),
+                },
+                Series {
+                    name: "latency p99",
+                    color: "#ad1457",
+                    kind: Kind::Line,
+                    values: lat,
+                },
+            ],
+            limit: None,
+        },
+    ]
+}
+
+/// The report of a scenario's runs as one HTML page; runs side by side,
+/// each chart on the same scale across runs so that they compare.
+pub fn html(title: &str, intro: &str, runs: &[RunReport]) -> String {
+    let all: Vec<Vec<Chart>> = runs.iter().map(charts).collect();
+    let rows = all.first().map_or(0, Vec::len);
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{t}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #1f2328; background: #fff; }}
+h1 {{ font-size: 24px; margin: 0 0 6px; }}
+p.intro {{ max-width: 1150px; color: #444; margin: 0 0 16px; }}
+.grid {{ display: grid; grid-template-columns: repeat({cols}, minmax(0, 580px)); gap: 18px 28px; }}
+.run h2 {{ font-size: 18px; margin: 8px 0 2px; }}
+.run p {{ margin: 0 0 8px; color: #555; font-size: 14px; }}
+pre {{ background: #f6f8fa; padding: 10px 12px; font-size: 12.5px; overflow-x: auto; border-radius: 6px; margin-top: 22px; }}
+svg {{ max-width: 100%; height: auto; background: #fcfcfd; border: 1px solid #e5e7eb; border-radius: 6px; }}
+svg .title {{ font-size: 14px; font-weight: 600; fill: #1f2328; }}
+svg .tick {{ font-size: 11px; fill: #57606a; }}
+svg .legend {{ font-size: 12px; fill: #1f2328; }}
+svg .grid {{ stroke: #e5e7eb; stroke-width: 1; }}
+svg .limit {{ stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 6 4; }}
+</style></head><body>
+<h1>{t}</h1><p class="intro">{intro}</p>
+<div class="grid">"#,
+        t = esc(title),
+        intro = esc(intro),
+        cols = runs.len().max(1)
+    );
+    for run in runs {
+        let _ = write!(
+            page,
+            r#"<div class="run"><h2>{}</h2><p>{}</p></div>"#,
+            esc(&run.label),
+            esc(&run.description)
+        );
+    }
+    for row in 0..rows {
+        let y_max = nice_max(
+            all.iter()
+                .map(|charts| charts[row].max())
+                .fold(0.0, f64::max),
+        );
+        for charts in &all {
+            page.push_str("<div>");
+            page.push_str(&charts[row].svg(y_max));
+            page.push_str("</div>");
+        }
+    }
+    page.push_str("</div>");
+    for run in runs {
+        let _ = write!(page, "<pre>{}</pre>", esc(&run.text()));
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_maxima_are_round() {
+        assert_eq!(nice_max(0.0), 1.0);
+        assert_eq!(nice_max(7.0), 10.0);
+        assert_eq!(nice_max(130.0), 200.0);
+        assert_eq!(nice_max(2100.0), 2500.0);
+    }
+
+    #[test]
+    fn the_price_list_is_the_documented_one() {
+        assert_eq!(prices::LAMBDA_REQUEST * 1e6, 0.20);
+        assert_eq!(prices::HTTP_API_REQUEST * 1e6, 1.00);
+        assert_eq!(prices::REST_API_REQUEST * 1e6, 3.50);
+    }
+}
