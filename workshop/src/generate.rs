@@ -41,6 +41,26 @@ pub enum Variant {
     Starter,
     /// The reference code (`cargo workshop solve`).
     Solved,
+    /// The reference code for the steps up to this one (module, step), the
+    /// starter for the rest: a learner partway through.
+    SolvedThrough(u32, u32),
+}
+
+impl Variant {
+    /// Whether the gap of step `id` ("1.3") is filled with the reference.
+    pub fn solves(self, id: &str) -> bool {
+        match self {
+            Variant::Starter => false,
+            Variant::Solved => true,
+            Variant::SolvedThrough(m, s) => step_number(id).is_some_and(|n| n <= (m, s)),
+        }
+    }
+}
+
+/// "1.3" as (1, 3).
+pub fn step_number(id: &str) -> Option<(u32, u32)> {
+    let (m, s) = id.split_once('.')?;
+    Some((m.parse().ok()?, s.parse().ok()?))
 }
 
 /// Derives the learner's version of one Rust source file.
@@ -91,12 +111,12 @@ pub fn derive_source(
                     at()
                 ));
             }
-            (s @ State::Solution(..), _) => {
-                if variant == Variant::Solved {
+            (State::Solution(id, start), _) => {
+                if variant.solves(&id) {
                     out.push_str(line);
                     out.push('\n');
                 }
-                s
+                State::Solution(id, start)
             }
             (State::Starter(id, start, named), "//- end") => {
                 if !named {
@@ -109,7 +129,7 @@ pub fn derive_source(
             (State::Starter(id, start, named), t) if t == "//>" || t.starts_with("//> ") => {
                 let indent = &line[..line.len() - t.len()];
                 let code = t.strip_prefix("//> ").unwrap_or("");
-                if variant == Variant::Solved {
+                if variant.solves(&id) {
                     // The reference code stands in the gap instead.
                 } else if code.is_empty() {
                     out.push('\n');
@@ -310,6 +330,17 @@ fn answer() -> u32 {
     fn solved_crates_keep_the_reference_code() {
         let (code, _) = derive_source(SOLUTION, "x.rs", Variant::Solved).unwrap();
         assert_eq!(code, "fn answer() -> u32 {\n    6 * 7\n}\n");
+    }
+
+    #[test]
+    fn a_learner_partway_through_has_the_earlier_gaps_filled() {
+        let text = format!(
+            "{SOLUTION}{}",
+            SOLUTION.replace("1.1", "1.2").replace("answer", "other")
+        );
+        let (code, _) = derive_source(&text, "x.rs", Variant::SolvedThrough(1, 1)).unwrap();
+        assert!(code.contains("    6 * 7\n"), "step 1.1 is filled: {code}");
+        assert!(code.contains("todo!(\"step 1.2"), "step 1.2 is not: {code}");
     }
 
     #[test]

@@ -89,6 +89,8 @@ enum Command {
     },
     /// For CI: every learner crate compiles and every step fails on the starter.
     CheckStarters,
+    /// For CI: filling the gaps step by step turns each step green in turn.
+    CheckProgression,
     /// The book's preprocessor (run by mdbook).
     #[command(hide = true)]
     Mdbook {
@@ -324,6 +326,13 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
         Command::CheckStarters => {
             runner::check_starters(workshop)?;
             println!("Every learner crate compiles, and every step is red on the starter.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckProgression => {
+            runner::check_progression(workshop)?;
+            println!(
+                "Step by step, each filled gap turns its step green, and no later gap holds it back."
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Mdbook { args } => {

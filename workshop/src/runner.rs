@@ -318,6 +318,83 @@ pub fn check_starters(workshop: &Workshop) -> Result<(), String> {
     }
 }
 
+/// For CI: a learner who has done the steps up to one step passes every
+/// test of those steps, whatever the later gaps still hold. Fills the gaps
+/// of each learner crate one step at a time, runs its suite each time, and
+/// puts the starter back at the end. Refuses to run on a learner crate
+/// that is not the untouched starter.
+pub fn check_progression(workshop: &Workshop) -> Result<(), String> {
+    use crate::generate::{Variant, derive_files, drift, step_number, write};
+    let root = workspace::root();
+    let mut problems = Vec::new();
+    for module in &workshop.modules {
+        let n = module.number;
+        let (learner, _) = workspace::packages(n);
+        let dir = workspace::learner_dir(&root, n);
+        let starter = derive_files(&root, module, Variant::Starter)?;
+        if !drift(&dir, &starter)?.is_empty() {
+            return Err(format!(
+                "modules/module-{n} is not the starter: this check rewrites it, so run it on a clean tree"
+            ));
+        }
+        let code_steps: Vec<&Step> = module
+            .steps
+            .iter()
+            .filter(|s| s.kind == crate::steps::StepKind::Code)
+            .collect();
+        let mut walk = || -> Result<(), String> {
+            for step in &code_steps {
+                let (m, k) =
+                    step_number(&step.id).ok_or_else(|| format!("bad step id {}", step.id))?;
+                write(
+                    &dir,
+                    &derive_files(&root, module, Variant::SolvedThrough(m, k))?,
+                )?;
+                let run = run_suite(&learner)?;
+                if !run.compiled {
+                    problems.push(format!(
+                        "{learner} through step {} does not compile:\n{}",
+                        step.id, run.output
+                    ));
+                    continue;
+                }
+                let red: Vec<String> = module
+                    .steps
+                    .iter()
+                    .filter(|s| step_number(&s.id).is_some_and(|x| x <= (m, k)))
+                    .filter_map(|earlier| match run.step_status(earlier) {
+                        StepStatus::Failing(tests) => {
+                            Some(format!("step {} ({})", earlier.id, tests.join(", ")))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if red.is_empty() {
+                    eprintln!(
+                        "  {learner} through step {}: every step so far is green",
+                        step.id
+                    );
+                } else {
+                    problems.push(format!(
+                        "{learner} with the gaps up to step {} filled still fails {}",
+                        step.id,
+                        red.join("; ")
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let walked = walk();
+        write(&dir, &starter)?;
+        walked?;
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
