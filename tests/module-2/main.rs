@@ -981,6 +981,14 @@ async fn step_2_6_one_bootstrap_answers_both_payload_versions() {
         "step 2.6: log lines carry the gateway's request id\n{}",
         lines.join("\n")
     );
+    let cold = lines
+        .iter()
+        .filter(|l| l.contains("\"message\":\"cold start\""))
+        .count();
+    assert_eq!(
+        cold, 1,
+        "step 2.6: one cold start line per environment, as in module 1"
+    );
 }
 
 /* ------------------------------ step 2.7 ------------------------------ */

@@ -136,4 +136,20 @@ mod tests {
             .unwrap();
         assert!(sub.starts_with("| step |"));
     }
+
+    #[test]
+    fn every_step_has_its_page_in_the_book() {
+        let src = crate::workspace::root().join("book/src");
+        let summary = std::fs::read_to_string(src.join("SUMMARY.md")).unwrap();
+        for module in &Workshop::load().modules {
+            let pages = std::iter::once(&module.book).chain(module.steps.iter().map(|s| &s.page));
+            for page in pages {
+                assert!(src.join(page).is_file(), "book/src/{page} is missing");
+                assert!(
+                    summary.contains(&format!("]({page})")),
+                    "book/src/SUMMARY.md does not link {page}"
+                );
+            }
+        }
+    }
 }

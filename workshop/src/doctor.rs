@@ -3,6 +3,10 @@
 
 use std::process::{Command, Stdio};
 
+/// The oldest Rust the workspace builds with (its `rust-version`, set by
+/// sqlx 0.9's minimum).
+pub const MIN_RUST_MINOR: u32 = 94;
+
 /// One thing the workshop may use.
 struct Check {
     name: &'static str,
@@ -18,7 +22,7 @@ const CHECKS: &[Check] = &[
     Check {
         name: "rustc",
         probe: &["rustc", "--version"],
-        used_for: "everything (Rust 1.88 or newer, edition 2024)",
+        used_for: "everything (Rust 1.94 or newer, edition 2024)",
         required: true,
     },
     Check {
@@ -121,7 +125,7 @@ pub fn run() -> bool {
         }
         if check.name == "rustc"
             && let Some(minor) = found.as_deref().and_then(rust_minor)
-            && minor < 88
+            && minor < MIN_RUST_MINOR
         {
             println!("{:<13} {:<9} too old: run `rustup update stable`", "", "");
             ok = false;
@@ -161,5 +165,15 @@ mod tests {
         assert_eq!(rust_minor("rustc 1.95.0 (59807616e 2026-04-14)"), Some(95));
         assert_eq!(rust_minor("rustc 1.88.0-nightly"), Some(88));
         assert_eq!(rust_minor("something else"), None);
+    }
+
+    #[test]
+    fn the_minimum_is_the_workspace_rust_version() {
+        let manifest =
+            std::fs::read_to_string(crate::workspace::root().join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("rust-version = \"1.{MIN_RUST_MINOR}\"")),
+            "doctor's minimum and the workspace's rust-version disagree"
+        );
     }
 }

@@ -31,15 +31,21 @@ pub struct FleetOptions {
 pub const ACCOUNT_CONCURRENCY: usize = 1000;
 /// Lambda's scaling rate: 1,000 new environments per 10 seconds.
 pub const SCALE_PER_SECOND: f64 = 100.0;
+/// The lab's scaling rate. A laptop cannot start a hundred processes at
+/// once the way Lambda starts a hundred environments on a hundred hosts:
+/// each start takes CPU from everything else. The lab scales more slowly,
+/// and the shape stays: a spike that outruns scaling is throttled.
+pub const LAB_SCALE_PER_SECOND: f64 = 20.0;
 
 impl FleetOptions {
-    /// What an unconfigured function gets on AWS.
+    /// What an unconfigured function gets, on a laptop: the account's
+    /// concurrency limit, and scaling at [`LAB_SCALE_PER_SECOND`].
     pub fn aws_defaults() -> Self {
         FleetOptions {
             max_concurrency: Some(ACCOUNT_CONCURRENCY),
             provisioned: 0,
             single_use: false,
-            scale_per_second: Some(SCALE_PER_SECOND),
+            scale_per_second: Some(LAB_SCALE_PER_SECOND),
         }
     }
 }
@@ -185,12 +191,16 @@ impl Fleet {
                 return Err(FleetError::Start(e));
             }
         };
-        let invocation = env.invoke(payload).await;
-        recorder.invocation(&invocation, env.id());
-        let _ = self.inner.logs.send(LogLine {
-            environment: env.id(),
-            line: invocation.report_line(),
-        });
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let environment = env.id();
+        let log = |line: String| {
+            let _ = self.inner.logs.send(LogLine { environment, line });
+        };
+        log(format!("START RequestId: {request_id} Version: $LATEST"));
+        let invocation = env.invoke_as(request_id, payload).await;
+        recorder.invocation(&invocation, environment);
+        log(format!("END RequestId: {}", invocation.request_id));
+        log(invocation.report_line());
         let keep = env.is_alive() && !self.inner.options.single_use;
         self.release(keep.then_some(env));
         Ok(invocation)

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -97,8 +96,14 @@ impl Lab {
             options.integration_timeout = t;
         }
         let gateway = Gateway::new(fleet.clone(), options, recorder.clone(), access_tx);
-        let listener = TcpListener::bind(("127.0.0.1", config.port))
-            .await
+        // A deep accept queue: an open-loop spike opens hundreds of
+        // connections at once.
+        let listener = tokio::net::TcpSocket::new_v4()
+            .and_then(|socket| {
+                socket.set_reuseaddr(true)?;
+                socket.bind(([127, 0, 0, 1], config.port).into())?;
+                socket.listen(4096)
+            })
             .map_err(|e| format!("cannot listen on port {}: {e}", config.port))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (stop, stopped) = oneshot::channel::<()>();
@@ -169,8 +174,8 @@ async fn print_lines(
 pub enum Function {
     /// The module's reference solution.
     Reference,
-    /// A binary of the `antipatterns` crate.
-    Antipattern(&'static str),
+    /// A binary of the `lab-functions` crate.
+    Variant(&'static str),
 }
 
 /// What every request of a run looks like.
@@ -178,7 +183,7 @@ pub enum Function {
 pub struct RequestSpec {
     pub method: &'static str,
     pub path: &'static str,
-    /// `{n}` becomes the request's sequence number.
+    /// `{seq}` becomes the request's sequence number.
     pub body: Option<&'static str>,
 }
 
@@ -186,7 +191,7 @@ pub struct RequestSpec {
 pub const RESERVE: RequestSpec = RequestSpec {
     method: "POST",
     path: "/events/midnight-tour/reservations",
-    body: Some(r#"{"customer_id": "fan-{n}", "quantity": 1}"#),
+    body: Some(r#"{"customer_id": "fan-{seq}", "quantity": 1}"#),
 };
 
 /// One run of a scenario.
@@ -222,6 +227,14 @@ fn spike_plan(base: f64, peak: f64, at: u64, length: u64, total: u64) -> crate::
     }
 }
 
+fn ramp_plan(from: f64, to: f64, total: u64) -> crate::load::Plan {
+    crate::load::Plan {
+        shape: crate::load::Shape::Ramp(from, to),
+        spikes: vec![],
+        duration: Duration::from_secs(total),
+    }
+}
+
 /// The scenarios the lab knows, by name.
 pub fn scenarios() -> Vec<Scenario> {
     let aws = FleetOptions::aws_defaults;
@@ -235,7 +248,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     and how many seats an in-memory stock sells.",
             runs: vec![RunSpec {
                 label: "the reference function",
-                description: "HTTP API, no concurrency limit beyond the account's 1,000",
+                description: "HTTP API; the account's concurrency limit of 1,000; the lab scales by 20 environments a second",
                 function: Function::Reference,
                 request: RESERVE,
                 plan: spike_plan(50.0, 800.0, 5, 10, 20),
@@ -245,17 +258,20 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "throttle",
-            title: "A concurrency limit under a spike",
-            intro: "The same spike twice: once with the function's concurrency limited to 5 environments, once with \
-                    room for 100. Past the limit Lambda throttles the invocation, and API Gateway's proxy integration \
-                    turns that into a 500 for the fan.",
+            title: "A concurrency limit under a rising tide",
+            intro: "Concurrency is requests a second times the seconds each one lasts. Here each request waits 20 ms \
+                    on a dependency (lab-functions/module-2-with-dependency stands in for a database or another \
+                    service), and fans rise from 50 to 600 a second over 12 seconds: up to about 12 environments busy \
+                    at once. The same traffic runs twice: with the function's concurrency limited to 5, and with room \
+                    for 100. Past the limit Lambda throttles the invocation, and API Gateway's proxy integration turns \
+                    that into a 500 for the fan. With room to grow, the fleet scales with the tide.",
             runs: vec![
                 RunSpec {
                     label: "limit 5",
-                    description: "reserved concurrency 5: the spike goes over it",
-                    function: Function::Reference,
+                    description: "reserved concurrency 5: the tide rises over it",
+                    function: Function::Variant("module-2-with-dependency"),
                     request: RESERVE,
-                    plan: spike_plan(50.0, 1500.0, 3, 6, 12),
+                    plan: ramp_plan(50.0, 600.0, 12),
                     fleet: FleetOptions {
                         max_concurrency: Some(5),
                         ..aws()
@@ -264,10 +280,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 },
                 RunSpec {
                     label: "limit 100",
-                    description: "reserved concurrency 100: headroom for the spike",
-                    function: Function::Reference,
+                    description: "reserved concurrency 100: room to scale",
+                    function: Function::Variant("module-2-with-dependency"),
                     request: RESERVE,
-                    plan: spike_plan(50.0, 1500.0, 3, 6, 12),
+                    plan: ramp_plan(50.0, 600.0, 12),
                     fleet: FleetOptions {
                         max_concurrency: Some(100),
                         ..aws()
@@ -296,8 +312,8 @@ pub fn scenarios() -> Vec<Scenario> {
                 },
                 RunSpec {
                     label: "init per request",
-                    description: "antipatterns/module-2-init-per-request: built in the handler",
-                    function: Function::Antipattern("module-2-init-per-request"),
+                    description: "lab-functions/module-2-init-per-request: built in the handler",
+                    function: Function::Variant("module-2-init-per-request"),
                     request: RESERVE,
                     plan: spike_plan(200.0, 200.0, 0, 0, 10),
                     fleet: aws(),
@@ -319,7 +335,7 @@ pub async fn run_scenario(
     for (k, run) in scenario.runs.iter().enumerate() {
         let bootstrap = match run.function {
             Function::Reference => crate::invoke::build_bootstrap(&reference)?,
-            Function::Antipattern(bin) => crate::invoke::build_binary("antipatterns", bin)?,
+            Function::Variant(bin) => crate::invoke::build_binary("lab-functions", bin)?,
         };
         let mut config = LabConfig::new(format!("ticket-drop-{module}"), bootstrap);
         config.fleet = run.fleet.clone();

@@ -157,7 +157,7 @@ pub struct Target {
     pub url: String,
     pub method: String,
     pub headers: Vec<(String, String)>,
-    /// `{n}` is replaced by the request's sequence number.
+    /// `{seq}` is replaced by the request's sequence number.
     pub body: Option<String>,
 }
 
@@ -211,6 +211,25 @@ impl LoadReport {
 
     pub fn throughput(&self) -> f64 {
         self.completed as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// The summary as one JSON object.
+    pub fn json(&self) -> String {
+        serde_json::json!({
+            "planned": self.planned,
+            "sent": self.sent,
+            "completed": self.completed,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "by_status": self.by_status,
+            "elapsed_s": self.elapsed.as_secs_f64(),
+            "throughput": self.throughput(),
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "max_ms": self.max_ms,
+        })
+        .to_string()
     }
 
     /// The summary printed at the end of a run.
@@ -353,7 +372,7 @@ pub async fn run(options: LoadOptions) -> Result<LoadReport, String> {
             .target
             .body
             .as_ref()
-            .map(|b| b.replace("{n}", &n.to_string()))
+            .map(|b| b.replace("{seq}", &n.to_string()))
             .unwrap_or_default();
         let mut builder = hyper::Request::builder()
             .method(method.clone())

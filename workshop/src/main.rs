@@ -29,7 +29,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show your progress, module by module, and what to do next.
-    Verify,
+    Verify {
+        /// Check only this module (a late start: modules open on their own).
+        module: Option<u32>,
+    },
     /// Build a module's bootstrap and run events through it as Lambda does.
     Invoke {
         /// The module number.
@@ -178,9 +181,12 @@ struct LoadArgs {
     /// A header, as 'Name: value' (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// The body; {n} becomes the request's sequence number.
+    /// The body; {seq} becomes the request's sequence number.
     #[arg(long)]
     body: Option<String>,
+    /// Print the summary as one JSON object (for scripts).
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -204,7 +210,12 @@ fn main() -> ExitCode {
 
 fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
     match command {
-        Command::Verify => Ok(exit(runner::verify(workshop)?)),
+        Command::Verify { module } => {
+            if let Some(n) = module {
+                workshop.module(n)?;
+            }
+            Ok(exit(runner::verify(workshop, module)?))
+        }
         Command::Invoke {
             module,
             solution,
@@ -258,7 +269,11 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
                 options.plan.duration.as_secs_f64()
             );
             let report = runtime.block_on(load::run(options))?;
-            println!("{}", report.summary());
+            if args.json {
+                println!("{}", report.json());
+            } else {
+                println!("{}", report.summary());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Solve { module } => {
@@ -451,7 +466,7 @@ fn load_options(args: &LoadArgs) -> Result<load::LoadOptions, String> {
         },
         concurrency_cap: args.concurrency_cap,
         request_timeout: Duration::from_secs(35),
-        progress: true,
+        progress: !args.json,
     })
 }
 
@@ -603,8 +618,13 @@ async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
     let snapshot = lab.recorder.snapshot();
     lab.stop().await;
     eprintln!(
-        "\nStopped. {} requests, {} invocations, {} cold starts, {} throttled, peak concurrency {}.",
+        "\nStopped. {} requests ({} throttled by the gateway), {} invocations, {} cold starts, {} throttled by Lambda, peak concurrency {}.",
         snapshot.requests.len(),
+        snapshot
+            .requests
+            .iter()
+            .filter(|r| r.gateway_throttled)
+            .count(),
         snapshot.invocations.len(),
         snapshot.cold_starts(),
         snapshot.throttles.len(),

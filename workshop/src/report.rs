@@ -150,7 +150,7 @@ impl RunReport {
         if let Some(seats) = self.seats_on_sale {
             let sold = l.count(|s| s == 201);
             let verdict = if sold as u64 > seats {
-                "oversold: the stock is in memory, one copy per environment, not shared"
+                "oversold: the stock lives in memory, not in one place every environment shares"
             } else {
                 "no seat sold twice"
             };
@@ -258,17 +258,23 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 36.0;
 const BOTTOM: f64 = 52.0;
 
+/// Grid lines on the y axis.
+const DIVISIONS: u32 = 4;
+
+/// The axis maximum: `DIVISIONS` round steps (1, 2 or 5 times a power of
+/// ten) that reach `v`.
 fn nice_max(v: f64) -> f64 {
     if v <= 0.0 {
-        return 1.0;
+        return f64::from(DIVISIONS);
     }
-    let magnitude = 10f64.powf(v.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if step * magnitude >= v {
-            return step * magnitude;
-        }
-    }
-    10.0 * magnitude
+    let raw = v / f64::from(DIVISIONS);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    step * f64::from(DIVISIONS)
 }
 
 fn esc(s: &str) -> String {
@@ -301,8 +307,13 @@ impl Chart {
             .filter(|s| s.kind == Kind::Line)
             .flat_map(|s| s.values.iter().copied().flatten())
             .fold(0.0, f64::max);
-        let limit = self.limit.as_ref().map_or(0.0, |(v, _)| *v);
-        stacked.max(lines).max(limit)
+        // A limit far above the data would flatten it: the limit then shows
+        // as a mark at the top of the chart instead.
+        let data = stacked.max(lines);
+        match &self.limit {
+            Some((limit, _)) if *limit <= 2.0 * data.max(1.0) => data.max(*limit),
+            _ => data,
+        }
     }
 
     fn svg(&self, y_max: f64) -> String {
@@ -328,8 +339,8 @@ impl Chart {
             r#"<text x="{LEFT}" y="20" class="title">{}</text>"#,
             esc(&self.title)
         );
-        for k in 0..=4 {
-            let v = y_max * f64::from(k) / 4.0;
+        for k in 0..=DIVISIONS {
+            let v = y_max * f64::from(k) / f64::from(DIVISIONS);
             let yy = y(v);
             let _ = write!(
                 svg,
@@ -411,6 +422,13 @@ impl Chart {
             );
         }
         if let Some((v, label)) = &self.limit {
+            let above = *v > y_max;
+            let label = if above {
+                format!("{label} (above)")
+            } else {
+                label.clone()
+            };
+            let label = &label;
             let yy = y(*v);
             let _ = write!(
                 svg,
@@ -623,10 +641,11 @@ mod tests {
 
     #[test]
     fn axis_maxima_are_round() {
-        assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(7.0), 10.0);
+        assert_eq!(nice_max(0.0), 4.0);
+        assert_eq!(nice_max(7.0), 8.0);
         assert_eq!(nice_max(130.0), 200.0);
-        assert_eq!(nice_max(2100.0), 2500.0);
+        assert_eq!(nice_max(2100.0), 4000.0);
+        assert_eq!(nice_max(1500.0), 2000.0);
     }
 
     #[test]

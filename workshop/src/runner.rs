@@ -164,15 +164,22 @@ pub fn failure_summary(text: &str, max_lines: usize) -> String {
     out
 }
 
-/// `cargo workshop verify`: the learner's progress, module by module,
+/// `cargo workshop verify [N]`: the learner's progress, module by module,
 /// stopping at the first unfinished one.
-pub fn verify(workshop: &Workshop) -> Result<bool, String> {
-    println!(
-        "Checking your modules in order (this builds each one; the first run takes a while)…\n"
-    );
+pub fn verify(workshop: &Workshop, only: Option<u32>) -> Result<bool, String> {
+    match only {
+        None => println!(
+            "Checking your modules in order (this builds each one; the first run takes a while)…\n"
+        ),
+        Some(n) => println!("Checking module {n} (this builds it; the first run takes a while)…\n"),
+    }
     let mut rows = Vec::new();
     let mut report = None;
-    for module in &workshop.modules {
+    let modules = workshop
+        .modules
+        .iter()
+        .filter(|m| only.is_none_or(|n| n == m.number));
+    for module in modules {
         if report.is_some() {
             rows.push((module, "-".to_string(), "not checked yet".to_string()));
             continue;
@@ -209,6 +216,10 @@ pub fn verify(workshop: &Workshop) -> Result<bool, String> {
     }
     println!();
     match report {
+        None if only.is_some() => {
+            println!("This module is done. `cargo workshop verify` shows the others.");
+            Ok(true)
+        }
         None => {
             println!(
                 "Every module is done. Well played: the lab is yours (`cargo workshop --help`)."

@@ -185,7 +185,9 @@ fn serve_stops_every_environment_on_ctrl_c() {
     let status = serve.wait().unwrap();
     assert!(status.success(), "serve exits cleanly on Ctrl-C:\n{rest}");
     assert!(
-        rest.contains("Stopped. 3 requests, 3 invocations, 3 cold starts"),
+        rest.contains(
+            "Stopped. 3 requests (0 throttled by the gateway), 3 invocations, 3 cold starts"
+        ),
         "{rest}"
     );
     for pid in environments {

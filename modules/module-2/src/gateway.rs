@@ -9,6 +9,7 @@
 //!   not see it.
 //! - Browsers call the API from the ticket shop's pages: CORS.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::extract::Request;
@@ -39,15 +40,36 @@ impl RequestIds {
     }
 }
 
-/// Every request runs in a span holding both ids, ends with one log line,
-/// and answers with the gateway's id in `x-request-id`.
+/// True until this execution environment's first request (module 1's
+/// cold start line, carried over).
+static COLD: AtomicBool = AtomicBool::new(true);
+
+/// Every request runs in a span holding both ids (and the X-Ray trace id
+/// Lambda passes), ends with one log line, and answers with the gateway's
+/// id in `x-request-id`. The first request of an environment also logs a
+/// "cold start" line, as in module 1.
 pub async fn context(request: Request, next: Next) -> Response {
     let ids = RequestIds::of(&request);
+    let trace = request
+        .lambda_context_ref()
+        .and_then(|c| c.xray_trace_id.clone())
+        .unwrap_or_else(|| "-".into());
     let span = info_span!(
         "request",
         requestId = %ids.lambda,
         gatewayRequestId = %ids.gateway,
+        xrayTraceId = %trace,
     );
+    if COLD.swap(false, Ordering::SeqCst) {
+        span.in_scope(|| {
+            info!(
+                init_type = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE")
+                    .as_deref()
+                    .unwrap_or("on-demand"),
+                "cold start"
+            )
+        });
+    }
     let method = request.method().clone();
     let route = request
         .extensions()
