@@ -142,6 +142,27 @@ pub fn run() -> bool {
             "Max Memory Used is shown as ? (this system has no /proc)"
         }
     );
+    match crate::db::tools() {
+        Ok(tools) => {
+            println!(
+                "{:<13} {:<9} module 3's storm and per-request-connect scenarios, and its suite on PostgreSQL",
+                "db up", "ready"
+            );
+            if let Some(user) = &tools.run_as {
+                println!(
+                    "{:<13} {:<9} running as root: the servers will run as the {user} user",
+                    "", ""
+                );
+            }
+        }
+        Err(why) => {
+            println!(
+                "{:<13} {:<9} module 3's storm and per-request-connect scenarios (optional)",
+                "db up", "absent"
+            );
+            println!("{:<13} {:<9} {why}", "", "");
+        }
+    }
     println!();
     if ok {
         println!(

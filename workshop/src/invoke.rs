@@ -135,7 +135,7 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
     let (learner, reference) = workspace::packages(options.module);
     let package = match options.flavour {
         Flavour::Learner => learner,
-        Flavour::Solution => reference,
+        Flavour::Solution => reference.clone(),
     };
     let bootstrap = build_bootstrap(&package)?;
 
@@ -143,6 +143,24 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
     config.memory_mb = options.memory_mb;
     config.timeout = options.timeout;
     config.environment = options.environment.clone();
+    if options.module >= 3 && !config.environment.contains_key("DATABASE_URL") {
+        // From module 3 the tickets are in a database: a fresh SQLite file,
+        // with the schema and the events on sale from the reference's
+        // `migrate` command.
+        let migrator = build_bootstrap(&reference)?;
+        if let Some(database) = crate::lab::prepare_database(
+            options.module,
+            "invoke",
+            0,
+            crate::lab::DatabaseSpec::Default,
+            &migrator,
+        )? {
+            crate::lab::migrate(&migrator, &config.environment, &database.direct_url)?;
+            config
+                .environment
+                .insert("DATABASE_URL".into(), database.url);
+        }
+    }
 
     let (log_tx, mut logs) = mpsc::unbounded_channel();
     let mut env: Option<ExecutionEnvironment> = None;
@@ -227,8 +245,9 @@ fn print_payload(invocation: &Invocation) {
 /// Cold against warm, in numbers.
 pub fn summary(results: &[Invocation], environments: usize) -> String {
     let mut out = format!(
-        "\n{} invocations in {} execution environment{}",
+        "\n{} invocation{} in {} execution environment{}",
         results.len(),
+        if results.len() == 1 { "" } else { "s" },
         environments,
         if environments == 1 { "" } else { "s" }
     );
@@ -253,11 +272,12 @@ pub fn summary(results: &[Invocation], environments: usize) -> String {
     if !warm.is_empty() {
         warm.sort_by(f64::total_cmp);
         out.push_str(&format!(
-            "  warm: Duration min {:.2} ms, median {:.2} ms, max {:.2} ms ({} invocations)\n",
+            "  warm: Duration min {:.2} ms, median {:.2} ms, max {:.2} ms ({} invocation{})\n",
             warm[0],
             warm[warm.len() / 2],
             warm[warm.len() - 1],
-            warm.len()
+            warm.len(),
+            if warm.len() == 1 { "" } else { "s" }
         ));
     }
     out

@@ -33,6 +33,23 @@ pub struct LabConfig {
     pub integration_timeout: Option<Duration>,
     /// 0 for any free port.
     pub port: u16,
+    /// The database the function uses (module 3 on).
+    pub database: Option<LabDatabase>,
+}
+
+/// A database behind the lab's function.
+#[derive(Debug, Clone)]
+pub struct LabDatabase {
+    /// Where the function connects (its `DATABASE_URL`).
+    pub url: String,
+    /// Where the schema is applied: the database itself, never a proxy.
+    pub direct_url: String,
+    /// A PostgreSQL database whose connections to sample, four times a
+    /// second, from `pg_stat_activity`.
+    pub watch: Option<String>,
+    /// The binary whose `migrate` command applies the schema: the module's
+    /// reference, whichever binary the run serves.
+    pub migrator: std::path::PathBuf,
 }
 
 impl LabConfig {
@@ -49,6 +66,7 @@ impl LabConfig {
             api_key: None,
             integration_timeout: None,
             port: 0,
+            database: None,
         }
     }
 }
@@ -72,6 +90,7 @@ pub struct Lab {
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
     printer: JoinHandle<()>,
+    sampler: Option<JoinHandle<()>>,
 }
 
 impl Lab {
@@ -87,6 +106,34 @@ impl Lab {
         function.memory_mb = config.memory_mb;
         function.timeout = config.timeout;
         function.environment = config.environment.clone();
+        let mut sampler = None;
+        if let Some(database) = &config.database {
+            function
+                .environment
+                .insert("DATABASE_URL".into(), database.url.clone());
+            migrate(
+                &database.migrator,
+                &function.environment,
+                &database.direct_url,
+            )?;
+            if let Some(name) = database.watch.clone() {
+                let tools = crate::db::tools()?;
+                let recorder = recorder.clone();
+                sampler = Some(tokio::spawn(async move {
+                    loop {
+                        let (tools_, name_) = (tools.clone(), name.clone());
+                        let count = tokio::task::spawn_blocking(move || {
+                            crate::db::connections(&tools_, &name_)
+                        })
+                        .await;
+                        if let Ok(Ok(n)) = count {
+                            recorder.db_connections(n);
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }));
+            }
+        }
         let fleet = Fleet::start(function, config.fleet.clone(), log_tx, recorder.clone()).await?;
 
         let mut options = GatewayOptions::new(config.api.clone());
@@ -119,6 +166,7 @@ impl Lab {
             stop,
             server,
             printer,
+            sampler,
         })
     }
 
@@ -142,6 +190,36 @@ impl Lab {
         let _ = self.server.await;
         self.fleet.shutdown().await;
         self.printer.abort();
+        if let Some(sampler) = self.sampler {
+            sampler.abort();
+        }
+    }
+}
+
+/// Runs `bootstrap migrate` against the database itself: the schema and
+/// the events on sale, before any traffic.
+pub fn migrate(
+    bootstrap: &std::path::Path,
+    environment: &BTreeMap<String, String>,
+    direct_url: &str,
+) -> Result<(), String> {
+    let output = std::process::Command::new(bootstrap)
+        .arg("migrate")
+        .env_clear()
+        .envs(environment)
+        .env("DATABASE_URL", direct_url)
+        .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+        .output()
+        .map_err(|e| format!("cannot run {} migrate: {e}", bootstrap.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{} migrate` failed:\n{}{}",
+            bootstrap.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
 }
 
@@ -194,6 +272,20 @@ pub const RESERVE: RequestSpec = RequestSpec {
     body: Some(r#"{"customer_id": "fan-{seq}", "quantity": 1}"#),
 };
 
+/// Where a run keeps its tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseSpec {
+    /// Whatever the module uses by default: memory in module 2, a fresh
+    /// SQLite file from module 3 on.
+    Default,
+    /// The throwaway PostgreSQL of `cargo workshop db up`, a fresh database
+    /// that takes at most `limit` connections; directly or through PgBouncer.
+    Postgres {
+        through_pgbouncer: bool,
+        limit: Option<u32>,
+    },
+}
+
 /// One run of a scenario.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
@@ -205,6 +297,7 @@ pub struct RunSpec {
     pub fleet: FleetOptions,
     /// Seats on sale (the function's EVENTS): midnight-tour:SEATS.
     pub seats: u64,
+    pub database: DatabaseSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +305,9 @@ pub struct Scenario {
     pub name: &'static str,
     pub title: &'static str,
     pub intro: &'static str,
+    /// The module whose functions it runs; `None` for the chosen module's
+    /// reference.
+    pub module: Option<u32>,
     pub runs: Vec<RunSpec>,
 }
 
@@ -238,6 +334,10 @@ fn ramp_plan(from: f64, to: f64, total: u64) -> crate::load::Plan {
 /// The scenarios the lab knows, by name.
 pub fn scenarios() -> Vec<Scenario> {
     let aws = FleetOptions::aws_defaults;
+    let postgres = |through_pgbouncer, limit| DatabaseSpec::Postgres {
+        through_pgbouncer,
+        limit,
+    };
     vec![
         Scenario {
             name: "flash-sale",
@@ -245,7 +345,9 @@ pub fn scenarios() -> Vec<Scenario> {
             intro: "Fans arrive at 50 a second, then 800 a second for 10 seconds when the sale opens, then 50 again. \
                     Each one asks for one seat of the 100 on sale. The fleet starts environments as the spike needs them \
                     (cold starts) and reuses them after; watch how many environments a fast function needs, \
-                    and how many seats an in-memory stock sells.",
+                    and how many seats the stock sells: in memory (module 2) every environment sells its own copy; \
+                    in a shared database (module 3 on) each seat is sold once.",
+            module: None,
             runs: vec![RunSpec {
                 label: "the reference function",
                 description: "HTTP API; the account's concurrency limit of 1,000; the lab scales by 20 environments a second",
@@ -254,6 +356,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 plan: spike_plan(50.0, 800.0, 5, 10, 20),
                 fleet: aws(),
                 seats: 100,
+                database: DatabaseSpec::Default,
             }],
         },
         Scenario {
@@ -265,6 +368,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     at once. The same traffic runs twice: with the function's concurrency limited to 5, and with room \
                     for 100. Past the limit Lambda throttles the invocation, and API Gateway's proxy integration turns \
                     that into a 500 for the fan. With room to grow, the fleet scales with the tide.",
+            module: Some(2),
             runs: vec![
                 RunSpec {
                     label: "limit 5",
@@ -277,6 +381,7 @@ pub fn scenarios() -> Vec<Scenario> {
                         ..aws()
                     },
                     seats: 100_000,
+                    database: DatabaseSpec::Default,
                 },
                 RunSpec {
                     label: "limit 100",
@@ -289,6 +394,7 @@ pub fn scenarios() -> Vec<Scenario> {
                         ..aws()
                     },
                     seats: 100_000,
+                    database: DatabaseSpec::Default,
                 },
             ],
         },
@@ -299,7 +405,8 @@ pub fn scenarios() -> Vec<Scenario> {
                     router built once, in INIT) and against a build that does that work inside the handler for every \
                     request. In Rust that work is cheap, so the durations stay close; what the second build loses is \
                     its state: the stock starts full on every request, and every fan is sold seat 1. Where INIT holds \
-                    a database connection, doing it per request costs time as well (module 3).",
+                    a database connection, doing it per request costs time as well (module 3's per-request-connect).",
+            module: Some(2),
             runs: vec![
                 RunSpec {
                     label: "init once",
@@ -309,6 +416,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     plan: spike_plan(200.0, 200.0, 0, 0, 10),
                     fleet: aws(),
                     seats: 100,
+                    database: DatabaseSpec::Default,
                 },
                 RunSpec {
                     label: "init per request",
@@ -318,23 +426,161 @@ pub fn scenarios() -> Vec<Scenario> {
                     plan: spike_plan(200.0, 200.0, 0, 0, 10),
                     fleet: aws(),
                     seats: 100,
+                    database: DatabaseSpec::Default,
+                },
+            ],
+        },
+        Scenario {
+            name: "storm",
+            title: "A connection storm, and the proxy that tames it",
+            intro: "A spike from 50 to 400 fans a second, twice, against PostgreSQL whose database takes at most 16 \
+                    connections, like a small RDS instance, with the function's concurrency limited to 60. Every \
+                    execution environment keeps its own connection. Directly, the spike's environments ask for more \
+                    connections than the database has: the ones turned away wait, then answer 503, and keep trying. \
+                    Through PgBouncer in transaction mode (the local stand-in for RDS Proxy), the same environments \
+                    share 5 server connections. Needs `cargo workshop db up`.",
+            module: Some(3),
+            runs: vec![
+                RunSpec {
+                    label: "direct",
+                    description: "each environment connects to PostgreSQL itself",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(50.0, 400.0, 3, 8, 14),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(60),
+                        scale_per_second: Some(50.0),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(false, Some(16)),
+                },
+                RunSpec {
+                    label: "through PgBouncer",
+                    description: "each environment connects to PgBouncer, which multiplexes them on 5 server connections",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(50.0, 400.0, 3, 8, 14),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(60),
+                        scale_per_second: Some(50.0),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(true, Some(16)),
+                },
+            ],
+        },
+        Scenario {
+            name: "per-request-connect",
+            title: "The pool at init, or a connection per request",
+            intro: "The same traffic, 300 fans a second for 10 seconds with the function's concurrency limited to 10, \
+                    against the reference (one pool per environment, created at init, its connection kept) and against \
+                    a build that connects inside the handler for every request \
+                    (lab-functions/module-3-connect-per-request). Each request of the second pays a connection: a TCP \
+                    handshake and PostgreSQL's SCRAM login (on AWS a TLS handshake too). Longer requests need more \
+                    concurrent environments, and past the limit they are throttled. Needs `cargo workshop db up`.",
+            module: Some(3),
+            runs: vec![
+                RunSpec {
+                    label: "pool at init",
+                    description: "the reference: the connection is opened once per environment",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(300.0, 300.0, 0, 0, 10),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(10),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(false, None),
+                },
+                RunSpec {
+                    label: "connect per request",
+                    description: "lab-functions/module-3-connect-per-request: a new connection for every request",
+                    function: Function::Variant("module-3-connect-per-request"),
+                    request: RESERVE,
+                    plan: spike_plan(300.0, 300.0, 0, 0, 10),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(10),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(false, None),
                 },
             ],
         },
     ]
 }
 
-/// Runs one scenario against module `module`'s reference; returns a report
-/// per run.
+/// The database of one run: `scenario` and `k` name its SQLite file or its
+/// PostgreSQL database, created afresh. `None` for modules 1 and 2, which
+/// keep their tickets in memory.
+pub fn prepare_database(
+    module: u32,
+    scenario: &str,
+    k: usize,
+    spec: DatabaseSpec,
+    migrator: &std::path::Path,
+) -> Result<Option<LabDatabase>, String> {
+    match spec {
+        DatabaseSpec::Default if module < 3 => Ok(None),
+        DatabaseSpec::Default => {
+            let dir = crate::invoke::target_dir().join("workshop").join("lab");
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let file = dir.join(format!("{scenario}-{k}.db"));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+            let url = format!("sqlite:{}?mode=rwc", file.display());
+            Ok(Some(LabDatabase {
+                url: url.clone(),
+                direct_url: url,
+                watch: None,
+                migrator: migrator.to_path_buf(),
+            }))
+        }
+        DatabaseSpec::Postgres {
+            through_pgbouncer,
+            limit,
+        } => {
+            if !crate::db::is_up() {
+                return Err(
+                    "this scenario needs PostgreSQL and PgBouncer: start them with `cargo workshop db up`".into(),
+                );
+            }
+            let tools = crate::db::tools()?;
+            let name = format!("lab_{}_{k}", scenario.replace('-', "_"));
+            crate::db::create_database(&tools, &name, limit)?;
+            Ok(Some(LabDatabase {
+                url: crate::db::app_url(&name, through_pgbouncer),
+                direct_url: crate::db::app_url(&name, false),
+                watch: Some(name),
+                migrator: migrator.to_path_buf(),
+            }))
+        }
+    }
+}
+
+/// Runs one scenario against module `module`; returns a report per run.
 pub async fn run_scenario(
     module: u32,
     scenario: &Scenario,
 ) -> Result<Vec<crate::report::RunReport>, String> {
+    if let Some(only) = scenario.module
+        && only != module
+    {
+        return Err(format!(
+            "the {} scenario runs module {only}'s functions: add --module {only}",
+            scenario.name
+        ));
+    }
     let (_, reference) = crate::workspace::packages(module);
     let mut reports = Vec::new();
     for (k, run) in scenario.runs.iter().enumerate() {
+        let reference_bootstrap = crate::invoke::build_bootstrap(&reference)?;
         let bootstrap = match run.function {
-            Function::Reference => crate::invoke::build_bootstrap(&reference)?,
+            Function::Reference => reference_bootstrap.clone(),
             Function::Variant(bin) => crate::invoke::build_binary("lab-functions", bin)?,
         };
         let mut config = LabConfig::new(format!("ticket-drop-{module}"), bootstrap);
@@ -342,6 +588,12 @@ pub async fn run_scenario(
         config
             .environment
             .insert("EVENTS".into(), format!("midnight-tour:{}", run.seats));
+        config.database =
+            prepare_database(module, scenario.name, k, run.database, &reference_bootstrap)?;
+        let database_limit = match run.database {
+            DatabaseSpec::Postgres { limit, .. } => limit,
+            DatabaseSpec::Default => None,
+        };
         let lab = Lab::start(config, Output::Quiet).await?;
         eprintln!(
             "\nRun {}/{}: {} — {} ({} requests)",
@@ -380,6 +632,7 @@ pub async fn run_scenario(
                 .max_concurrency
                 .filter(|&c| c < crate::fleet::ACCOUNT_CONCURRENCY),
             seats_on_sale: Some(run.seats),
+            database_limit,
         });
     }
     Ok(reports)

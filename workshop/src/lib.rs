@@ -13,6 +13,7 @@
 
 pub mod apigw;
 pub mod book;
+pub mod db;
 pub mod doctor;
 pub mod fleet;
 pub mod gateway;

@@ -63,7 +63,8 @@ enum Command {
         /// The module (default: the newest HTTP module).
         #[arg(long)]
         module: Option<u32>,
-        /// The scenario: flash-sale, throttle or init.
+        /// The scenario: flash-sale (any module), throttle or init (module 2), storm or
+        /// per-request-connect (module 3, after `cargo workshop db up`).
         #[arg(long, default_value = "flash-sale")]
         scenario: String,
         /// Where to write the chart page (default: target/workshop/lab/SCENARIO.html).
@@ -84,6 +85,11 @@ enum Command {
     },
     /// Check this machine for what each module needs.
     Doctor,
+    /// A throwaway PostgreSQL and a PgBouncer for module 3 (the RDS Proxy stand-in).
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
     /// Derive the learner crates from the solutions.
     Generate {
         /// Fail if a learner crate differs from what the solution generates.
@@ -100,6 +106,60 @@ enum Command {
         #[arg(num_args = 0..)]
         args: Vec<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum DbAction {
+    /// Start them (creating the cluster the first time) and print their URLs.
+    Up {
+        /// PostgreSQL's max_connections (the storm scenario limits its own
+        /// database further, like a small RDS instance).
+        #[arg(long, default_value_t = 100)]
+        max_connections: u32,
+        /// Server connections PgBouncer keeps per database and user.
+        #[arg(long, default_value_t = 5)]
+        pool_size: u32,
+    },
+    /// Stop them (the cluster's files stay for next time).
+    Down,
+    /// Say whether they run, and where.
+    Status,
+    /// Apply module 3's schema and put the events on sale (EVENTS, default
+    /// midnight-tour:100), with the reference's `migrate` command.
+    Migrate {
+        /// The database, directly: migrations take session locks that a
+        /// proxy in transaction mode cannot keep. Such as
+        /// postgres://user:password@host:5432/db or sqlite:tickets.db?mode=rwc.
+        #[arg(long)]
+        url: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DatabaseKind {
+    /// A SQLite file under target/workshop/lab.
+    Sqlite,
+    /// The PostgreSQL of `cargo workshop db up`, directly.
+    Postgres,
+    /// The same PostgreSQL through PgBouncer, the local RDS Proxy.
+    Pgbouncer,
+}
+
+impl DatabaseKind {
+    fn spec(self) -> workshop::lab::DatabaseSpec {
+        use workshop::lab::DatabaseSpec;
+        match self {
+            DatabaseKind::Sqlite => DatabaseSpec::Default,
+            DatabaseKind::Postgres => DatabaseSpec::Postgres {
+                through_pgbouncer: false,
+                limit: None,
+            },
+            DatabaseKind::Pgbouncer => DatabaseSpec::Postgres {
+                through_pgbouncer: true,
+                limit: None,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -147,6 +207,10 @@ struct ServeArgs {
     /// Function timeout in seconds.
     #[arg(long, default_value_t = 3.0, value_name = "S")]
     timeout: f64,
+    /// Module 3 on: where the tickets are, created afresh and migrated
+    /// before the first request. postgres and pgbouncer need `cargo workshop db up`.
+    #[arg(long, value_enum, default_value_t = DatabaseKind::Sqlite)]
+    database: DatabaseKind,
     /// A function environment variable, as KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     environment: Vec<(String, String)>,
@@ -306,6 +370,69 @@ fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => Ok(exit(doctor::run())),
+        Command::Db { action } => {
+            match action {
+                DbAction::Up {
+                    max_connections,
+                    pool_size,
+                } => {
+                    let urls = workshop::db::up(max_connections, pool_size)?;
+                    println!(
+                        "PostgreSQL: {} (max_connections {max_connections})",
+                        urls.postgres
+                    );
+                    println!(
+                        "PgBouncer:  {} (transaction mode, {pool_size} server connections)",
+                        urls.pgbouncer
+                    );
+                    println!(
+                        "The lab's module 3 scenarios use them; to run module 3's suite on them:"
+                    );
+                    println!(
+                        "  export TEST_POSTGRES={} TEST_PGBOUNCER={}",
+                        urls.postgres, urls.pgbouncer
+                    );
+                    println!("`cargo workshop db down` stops them.");
+                }
+                DbAction::Migrate { url } => {
+                    if !(url.starts_with("sqlite:")
+                        || url.starts_with("postgres://")
+                        || url.starts_with("postgresql://"))
+                    {
+                        return Err("--url must start with sqlite: or postgres://".into());
+                    }
+                    let (_, reference) = workspace::packages(3);
+                    let migrator = invoke::build_bootstrap(&reference)?;
+                    let environment: BTreeMap<String, String> = std::env::var("EVENTS")
+                        .ok()
+                        .map(|events| ("EVENTS".to_string(), events))
+                        .into_iter()
+                        .collect();
+                    workshop::lab::migrate(&migrator, &environment, &url)?;
+                    println!("Schema applied, events on sale.");
+                }
+                DbAction::Down => {
+                    workshop::db::down()?;
+                    println!("PostgreSQL and PgBouncer are stopped.");
+                }
+                DbAction::Status => {
+                    if workshop::db::is_up() {
+                        println!(
+                            "running: PostgreSQL {} and PgBouncer on port {}",
+                            workshop::db::admin_url(),
+                            workshop::db::PGBOUNCER_PORT
+                        );
+                    } else {
+                        println!("not running (`cargo workshop db up` starts them)");
+                        match workshop::db::tools() {
+                            Ok(_) => println!("PostgreSQL and PgBouncer are installed."),
+                            Err(why) => println!("{why}"),
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Generate { check } => {
             let mut drifted = Vec::new();
             for module in &workshop.modules {
@@ -395,10 +522,16 @@ async fn lab(
             names.join(", ")
         )
     })?;
-    eprintln!(
-        "{} (module {}, reference solution)",
-        scenario.title, module.number
-    );
+    let functions = if scenario
+        .runs
+        .iter()
+        .any(|r| matches!(r.function, workshop::lab::Function::Variant(_)))
+    {
+        "the reference solution beside a variant from workshop/lab-functions"
+    } else {
+        "the reference solution"
+    };
+    eprintln!("{} (module {}, {functions})", scenario.title, module.number);
     let runs = workshop::lab::run_scenario(module.number, scenario).await?;
     println!("\n{}\n", scenario.title);
     for run in &runs {
@@ -508,6 +641,19 @@ fn serve_config(workshop: &Workshop, args: &ServeArgs) -> Result<(LabConfig, Fla
             }
         }
     };
+    if args.database != DatabaseKind::Sqlite {
+        if args.module < 3 {
+            return Err(format!(
+                "module {} keeps its tickets in memory: --database is for module 3 on",
+                args.module
+            ));
+        }
+        if args.environment.iter().any(|(k, _)| k == "DATABASE_URL") {
+            return Err(
+                "--database and --env DATABASE_URL=... say the same thing: give one".into(),
+            );
+        }
+    }
     if args.api_key.is_some() && args.api != ApiKind::Rest {
         return Err("API keys and usage plans are a REST API feature: add --api rest".into());
     }
@@ -561,10 +707,11 @@ fn serve_config(workshop: &Workshop, args: &ServeArgs) -> Result<(LabConfig, Fla
 }
 
 async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
+    use workshop::report::count;
     let (mut config, flavour) = serve_config(workshop, &args)?;
     let (learner, reference) = workspace::packages(args.module);
     let package = if flavour == Flavour::Solution {
-        reference
+        reference.clone()
     } else {
         learner
     };
@@ -572,6 +719,22 @@ async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
         Some(path) => path.clone(),
         None => invoke::build_bootstrap(&package)?,
     };
+    if args.module >= 3 && !config.environment.contains_key("DATABASE_URL") {
+        // The schema and the events on sale come from the reference's
+        // `migrate` command: the same whatever state the learner's crate is in.
+        let migrator = invoke::build_bootstrap(&reference)?;
+        config.database = workshop::lab::prepare_database(
+            args.module,
+            "serve",
+            0,
+            args.database.spec(),
+            &migrator,
+        )?
+        .map(|mut database| {
+            database.watch = None;
+            database
+        });
+    }
     let lab = Lab::start(config, Output::Print).await?;
     let url = lab.url();
     let which = if flavour == Flavour::Solution {
@@ -584,6 +747,16 @@ async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
         Api::Rest { stage } => format!("a REST API (payload 1.0), stage {stage}"),
     };
     eprintln!("\nModule {} ({which}) behind {api}: {url}", args.module);
+    if lab.config.database.is_some() {
+        let tickets = match args.database {
+            DatabaseKind::Sqlite => "a fresh SQLite file, target/workshop/lab/serve-0.db",
+            DatabaseKind::Postgres => "a fresh PostgreSQL database, lab_serve_0, directly",
+            DatabaseKind::Pgbouncer => {
+                "a fresh PostgreSQL database, lab_serve_0, through PgBouncer"
+            }
+        };
+        eprintln!("  tickets in {tickets}");
+    }
     let key = lab
         .config
         .api_key
@@ -618,15 +791,15 @@ async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
     let snapshot = lab.recorder.snapshot();
     lab.stop().await;
     eprintln!(
-        "\nStopped. {} requests ({} throttled by the gateway), {} invocations, {} cold starts, {} throttled by Lambda, peak concurrency {}.",
-        snapshot.requests.len(),
+        "\nStopped. {} ({} throttled by the gateway), {}, {}, {} throttled by Lambda, peak concurrency {}.",
+        count(snapshot.requests.len(), "request", "requests"),
         snapshot
             .requests
             .iter()
             .filter(|r| r.gateway_throttled)
             .count(),
-        snapshot.invocations.len(),
-        snapshot.cold_starts(),
+        count(snapshot.invocations.len(), "invocation", "invocations"),
+        count(snapshot.cold_starts(), "cold start", "cold starts"),
         snapshot.throttles.len(),
         snapshot.peak_concurrency()
     );

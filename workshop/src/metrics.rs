@@ -38,6 +38,7 @@ struct Records {
     concurrency: Vec<(f64, usize)>,
     requests: Vec<RequestRecord>,
     provisioned_inits: Vec<f64>,
+    db_connections: Vec<(f64, usize)>,
 }
 
 /// Thread-safe recorder shared by the fleet and the gateway.
@@ -107,6 +108,12 @@ impl Recorder {
         self.with(|r| r.provisioned_inits.push(ms(init)));
     }
 
+    /// A sample of the database's connections (from `pg_stat_activity`).
+    pub fn db_connections(&self, count: usize) {
+        let at = self.now();
+        self.with(|r| r.db_connections.push((at, count)));
+    }
+
     /// Everything recorded so far, as a snapshot.
     pub fn snapshot(&self) -> Snapshot {
         self.with(|r| Snapshot {
@@ -116,6 +123,7 @@ impl Recorder {
             concurrency: r.concurrency.clone(),
             requests: r.requests.clone(),
             provisioned_inits: r.provisioned_inits.clone(),
+            db_connections: r.db_connections.clone(),
         })
     }
 }
@@ -129,6 +137,8 @@ pub struct Snapshot {
     pub concurrency: Vec<(f64, usize)>,
     pub requests: Vec<RequestRecord>,
     pub provisioned_inits: Vec<f64>,
+    /// Samples of the database's connections, when the lab watches one.
+    pub db_connections: Vec<(f64, usize)>,
 }
 
 /// One second of the timeline.
@@ -150,6 +160,8 @@ pub struct Second {
     pub status_5xx: usize,
     pub latency_p50: Option<f64>,
     pub latency_p99: Option<f64>,
+    /// The most database connections sampled in this second.
+    pub db_connections: Option<usize>,
 }
 
 /// The `q` quantile (0 to 1) of `values`, nearest-rank.
@@ -212,6 +224,10 @@ impl Snapshot {
             }
             second.max_concurrency = max;
         }
+        for &(at, n) in &self.db_connections {
+            let s = &mut seconds[slot(at)];
+            s.db_connections = Some(s.db_connections.unwrap_or(0).max(n));
+        }
         for (k, second) in seconds.iter_mut().enumerate() {
             second.duration_p50 = quantile(&mut durations[k], 0.50);
             second.duration_p99 = quantile(&mut durations[k], 0.99);
@@ -223,6 +239,10 @@ impl Snapshot {
 
     pub fn peak_concurrency(&self) -> usize {
         self.concurrency.iter().map(|&(_, n)| n).max().unwrap_or(0)
+    }
+
+    pub fn peak_db_connections(&self) -> Option<usize> {
+        self.db_connections.iter().map(|&(_, n)| n).max()
     }
 
     pub fn cold_starts(&self) -> usize {

@@ -33,6 +33,8 @@ pub struct RunReport {
     pub max_concurrency: Option<usize>,
     /// Seats on sale, when the run reserves seats.
     pub seats_on_sale: Option<u64>,
+    /// The most connections the run's database accepts, when limited.
+    pub database_limit: Option<u32>,
 }
 
 /// The estimated AWS bill of a run.
@@ -131,12 +133,12 @@ impl RunReport {
             .map_or(String::new(), |c| format!(" (limit {c})"));
         let _ = writeln!(
             out,
-            "  function   {} invocations, {} cold starts{}, {} throttles, peak concurrency {}{limit}",
-            m.invocations.len(),
-            m.cold_starts(),
+            "  function   {}, {}{}, {}, peak concurrency {}{limit}",
+            count(m.invocations.len(), "invocation", "invocations"),
+            count(m.cold_starts(), "cold start", "cold starts"),
             self.init_p50()
                 .map_or(String::new(), |p| format!(" (Init Duration p50 {p:.2} ms)")),
-            m.throttles.len(),
+            count(m.throttles.len(), "throttle", "throttles"),
             m.peak_concurrency(),
         );
         let _ = writeln!(
@@ -147,6 +149,21 @@ impl RunReport {
             m.gb_seconds(),
             self.memory_mb
         );
+        if let Some(peak) = m.peak_db_connections() {
+            let limit = self
+                .database_limit
+                .map_or(String::new(), |n| format!(" (the database takes {n})"));
+            let _ = writeln!(
+                out,
+                "  database   peak {}{limit}; {} 503 (the store unavailable)",
+                count(peak, "connection", "connections"),
+                count(
+                    l.by_status.get(&503).copied().unwrap_or(0),
+                    "answer",
+                    "answers"
+                ),
+            );
+        }
         if let Some(seats) = self.seats_on_sale {
             let sold = l.count(|s| s == 201);
             let verdict = if sold as u64 > seats {
@@ -461,7 +478,7 @@ impl Chart {
 fn tick(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.1}k", v / 1000.0)
-    } else if v >= 10.0 || v == 0.0 {
+    } else if v >= 10.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.1}")
@@ -472,9 +489,11 @@ fn per_second(timeline: &[Second], f: impl Fn(&Second) -> f64) -> Vec<Option<f64
     timeline.iter().map(|s| Some(f(s))).collect()
 }
 
-/// The four charts of one run.
+/// The charts of one run: four, and a fifth when the lab watched a
+/// database's connections.
 fn charts(run: &RunReport) -> Vec<Chart> {
     let t = run.metrics.timeline();
+    let watched = !run.metrics.db_connections.is_empty();
     let lat: Vec<Option<f64>> = run
         .load
         .seconds
@@ -482,7 +501,7 @@ fn charts(run: &RunReport) -> Vec<Chart> {
         .take(t.len())
         .map(|s| quantile(&mut s.latencies_ms.clone(), 0.99))
         .collect();
-    vec![
+    let mut charts = vec![
         Chart {
             title: "Requests by status (API Gateway Count, 4XX, 5XX)".into(),
             unit: "req/s",
@@ -555,6 +574,22 @@ fn charts(run: &RunReport) -> Vec<Chart> {
                 .map(|c| (c as f64, format!("limit {c}"))),
         },
         Chart {
+            title: "Database connections (pg_stat_activity, max per second)".into(),
+            unit: "conns",
+            series: vec![Series {
+                name: "server connections",
+                color: "#5d4037",
+                kind: Kind::Line,
+                values: t
+                    .iter()
+                    .map(|s| s.db_connections.map(|n| n as f64))
+                    .collect(),
+            }],
+            limit: run
+                .database_limit
+                .map(|n| (f64::from(n), format!("database limit {n}"))),
+        },
+        Chart {
             title: "Duration p99 (Lambda) and latency p99 (client)".into(),
             unit: "ms",
             series: vec![
@@ -573,14 +608,18 @@ fn charts(run: &RunReport) -> Vec<Chart> {
             ],
             limit: None,
         },
-    ]
+    ];
+    if !watched {
+        charts.retain(|c| !c.title.starts_with("Database connections"));
+    }
+    charts
 }
 
 /// The report of a scenario's runs as one HTML page; runs side by side,
 /// each chart on the same scale across runs so that they compare.
 pub fn html(title: &str, intro: &str, runs: &[RunReport]) -> String {
     let all: Vec<Vec<Chart>> = runs.iter().map(charts).collect();
-    let rows = all.first().map_or(0, Vec::len);
+    let rows = all.iter().map(Vec::len).min().unwrap_or(0);
     let mut page = String::new();
     let _ = write!(
         page,
@@ -633,6 +672,15 @@ svg .limit {{ stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 6 4; }}
     }
     page.push_str("</body></html>\n");
     page
+}
+
+/// `1 cold start`, `2 cold starts`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,201 @@
+//! Steps 3.1 and 3.5: the database connection, as a Lambda function needs it.
+//!
+//! An execution environment serves one request at a time, so it never needs
+//! more than one connection; and it may sit frozen for minutes between
+//! requests, so a connection it holds may be dead when it wakes. A
+//! thousand environments with a pool of ten each would ask the database for
+//! ten thousand connections: the pool is small on purpose.
+
+use std::time::Duration;
+
+use std::borrow::Cow;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Execute, SqlSafeStr};
+
+/// `DATABASE_URL` when unset: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:ticket-drop.db?mode=rwc";
+/// The schema, shipped with the crate, applied by the lab or
+/// `cargo workshop db migrate`, never by an invocation.
+pub const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_tickets",
+    include_str!("../migrations/0001_tickets.sql"),
+)];
+
+// ANCHOR: db_config
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbConfig {
+    pub url: String,
+    /// How long a request waits for its connection before giving up with a
+    /// 503. Far below the function's timeout.
+    pub acquire_timeout: Duration,
+    /// `DATABASE_IAM_AUTH=true`: the password is an IAM token (step 3.6).
+    pub iam_auth: bool,
+}
+// ANCHOR_END: db_config
+
+impl DbConfig {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let url = lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            // The URL may hold a password: never echo it.
+            return Err("DATABASE_URL must start with sqlite: or postgres://".into());
+        }
+        let acquire_timeout = match lookup("DB_ACQUIRE_TIMEOUT_MS") {
+            None => Duration::from_millis(1000),
+            Some(ms) => ms
+                .trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| {
+                    format!("DB_ACQUIRE_TIMEOUT_MS={ms:?} is not a number of milliseconds")
+                })?,
+        };
+        let iam_auth = lookup("DATABASE_IAM_AUTH").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        Ok(DbConfig {
+            url,
+            acquire_timeout,
+            iam_auth,
+        })
+    }
+
+    /// The database kind, for logs: never the URL, which may hold a password.
+    pub fn kind(&self) -> &'static str {
+        if self.url.starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    }
+}
+
+/// Step 3.1: the pool of one environment.
+// ANCHOR: pool_options
+pub fn pool_options(config: &DbConfig) -> AnyPoolOptions {
+    //- exercise 3.1
+    AnyPoolOptions::new()
+        // One request at a time per environment: one connection is enough,
+        // and every extra one is multiplied by the number of environments.
+        .max_connections(1)
+        // Open nothing until a request needs it (INIT stays fast)...
+        .min_connections(0)
+        // ...and never wait long for it: a 503 now beats a timeout later.
+        .acquire_timeout(config.acquire_timeout)
+        // A frozen environment's connection may have been closed by the
+        // server or the proxy: check it before use, and drop idle ones.
+        .test_before_acquire(true)
+        .idle_timeout(Some(Duration::from_secs(60)))
+        .max_lifetime(Some(Duration::from_secs(600)))
+    //- starter
+    //> // TODO (step 3.1): a pool for an environment that serves one request at a
+    //> // time and may freeze between requests: at most 1 connection, none opened
+    //> // in advance, config.acquire_timeout to get one, tested before use, idle
+    //> // ones dropped after 60 s, none kept over 10 minutes.
+    //> todo!("step 3.1: size the pool for one execution environment")
+    //- end
+}
+// ANCHOR_END: pool_options
+
+// ANCHOR: connect
+/// The pool, created once per environment at init. Lazy: INIT succeeds
+/// even while the database is down, and requests get 503s until it is back.
+pub fn connect(config: &DbConfig) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    pool_options(config).connect_lazy(&config.url)
+}
+// ANCHOR_END: connect
+
+/// Step 3.5: every statement this crate sends.
+///
+/// sqlx prepares statements by name and caches them on the connection. A
+/// proxy in transaction mode hands each transaction whichever server
+/// connection is free, where that name may not exist: PgBouncer 1.18, the
+/// lab's proxy, fails. (RDS Proxy follows protocol-level statements, and
+/// pins a client to one connection on session state: SET, advisory locks,
+/// temporary tables, SQL-level PREPARE.) Unnamed statements travel safely
+/// inside explicit transactions (outside one, the statement and its
+/// execution may land on different server connections): this crate runs
+/// even its reads in a transaction.
+// ANCHOR: statement
+pub fn statement(sql: &'static str) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+    //- exercise 3.5
+    sqlx::query(sql).persistent(false)
+    //- starter
+    //> // TODO (step 3.5): a statement a proxy can multiplex: not persistent.
+    //> sqlx::query(sql)
+    //- end
+}
+// ANCHOR_END: statement
+
+/// Whether a statement from [`statement`] would be prepared by name.
+pub fn is_persistent(sql: &'static str) -> bool {
+    Execute::persistent(&statement(sql))
+}
+
+/// The schema as sqlx migrations, embedded in the binary.
+pub fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .enumerate()
+            .map(|(k, (description, sql))| {
+                Migration::new(
+                    k as i64 + 1,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Applies the schema and puts the configured events on sale (an event
+/// already there keeps its stock). The lab and `cargo workshop db migrate`
+/// run this through the bootstrap's `migrate` command.
+pub async fn prepare(pool: &AnyPool, events: &module_1::Config) -> Result<(), sqlx::Error> {
+    migrator().run(pool).await?;
+    if pool.connect_options().database_url.scheme() != "sqlite" {
+        // Server-side limits for every session of this database, through a
+        // proxy or not: a reservation that waits a second for the event's
+        // row lock gives up (and releases what it holds) instead of queueing
+        // behind a spike. The client gives up a little later (store.rs).
+        let name: String = statement("SELECT current_database()::TEXT")
+            .fetch_one(pool)
+            .await
+            .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        for setting in [
+            "lock_timeout = '1s'",
+            "statement_timeout = '2s'",
+            "idle_in_transaction_session_timeout = '5s'",
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE {quoted} SET {setting}"
+            )))
+            .execute(pool)
+            .await?;
+        }
+    }
+    let mut tx = pool.begin().await?;
+    for (event_id, &seats) in &events.events {
+        statement(
+            "INSERT INTO events (event_id, seats_total, seats_left) VALUES ($1, $2, $2) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id.as_str())
+        .bind(i64::from(seats))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
