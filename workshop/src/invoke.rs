@@ -147,7 +147,11 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
         // From module 3 the tickets are in a database: a fresh SQLite file,
         // with the schema and the events on sale from the reference's
         // `migrate` command.
-        let migrator = build_bootstrap(&reference)?;
+        let migrator = if package == reference {
+            config.bootstrap.clone()
+        } else {
+            build_bootstrap(&reference)?
+        };
         if let Some(database) = crate::lab::prepare_database(
             options.module,
             "invoke",

@@ -577,8 +577,8 @@ pub async fn run_scenario(
     }
     let (_, reference) = crate::workspace::packages(module);
     let mut reports = Vec::new();
+    let reference_bootstrap = crate::invoke::build_bootstrap(&reference)?;
     for (k, run) in scenario.runs.iter().enumerate() {
-        let reference_bootstrap = crate::invoke::build_bootstrap(&reference)?;
         let bootstrap = match run.function {
             Function::Reference => reference_bootstrap.clone(),
             Function::Variant(bin) => crate::invoke::build_binary("lab-functions", bin)?,
