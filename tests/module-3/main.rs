@@ -33,6 +33,16 @@ fn request(event_id: &str, customer_id: &str, quantity: u32) -> ReserveRequest {
     }
 }
 
+/// Seats left for the midnight tour, as a fan asking the API would see them.
+async fn seats_left(tickets: &SqlTickets) -> u32 {
+    tickets
+        .event("midnight-tour")
+        .await
+        .expect("the event can be read")
+        .expect("the event is on sale")
+        .seats_left
+}
+
 /* ------------------------------ step 3.1 ------------------------------ */
 
 #[test]
@@ -216,15 +226,7 @@ async fn step_3_2_a_thousand_fans_on_twenty_environments_buy_exactly_a_hundred_s
         "step 3.2: the other 900 are told it is sold out"
     );
     let tickets = db.environment();
-    assert_eq!(
-        tickets
-            .event("midnight-tour")
-            .await
-            .unwrap()
-            .unwrap()
-            .seats_left,
-        0
-    );
+    assert_eq!(seats_left(&tickets).await, 0);
 }
 
 /* ------------------------------ step 3.3 ------------------------------ */
@@ -246,16 +248,7 @@ async fn step_3_3_a_retry_with_the_same_key_gets_the_first_result() {
         retry, first,
         "step 3.3: the same reservation, not a second one"
     );
-    assert_eq!(
-        tickets
-            .event("midnight-tour")
-            .await
-            .unwrap()
-            .unwrap()
-            .seats_left,
-        98,
-        "step 3.3: booked once"
-    );
+    assert_eq!(seats_left(&tickets).await, 98, "step 3.3: booked once");
     // Another environment sees the key too: it is in the database.
     let elsewhere = db
         .environment()
@@ -286,15 +279,7 @@ async fn step_3_3_a_used_key_with_a_different_request_is_refused() {
         ),
         "step 3.3: a different body with a used key is a 422, got {other:?}"
     );
-    assert_eq!(
-        tickets
-            .event("midnight-tour")
-            .await
-            .unwrap()
-            .unwrap()
-            .seats_left,
-        98
-    );
+    assert_eq!(seats_left(&tickets).await, 98);
 }
 
 #[tokio::test]
@@ -323,16 +308,7 @@ async fn step_3_3_concurrent_retries_of_one_key_book_once() {
         backend()
     );
     let tickets = db.environment();
-    assert_eq!(
-        tickets
-            .event("midnight-tour")
-            .await
-            .unwrap()
-            .unwrap()
-            .seats_left,
-        99,
-        "step 3.3: one seat taken"
-    );
+    assert_eq!(seats_left(&tickets).await, 99, "step 3.3: one seat taken");
 }
 
 /* ------------------------------ step 3.4 ------------------------------ */
