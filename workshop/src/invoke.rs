@@ -86,8 +86,15 @@ pub fn build_bootstrap(package: &str) -> Result<PathBuf, String> {
     build_binary(package, package)
 }
 
-/// Builds binary `bin` of `package` in the release profile.
+/// Builds binary `bin` of `package` in the release profile, once per
+/// command: a later call returns the binary already built.
 pub fn build_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let key = format!("{package}/{bin}");
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return Ok(path.clone());
+    }
     eprintln!("Building {bin} (release profile, as deployed)…");
     let status = workspace::cargo()
         .args([
@@ -113,6 +120,7 @@ pub fn build_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
             path.display()
         ));
     }
+    built.push((key, path.clone()));
     Ok(path)
 }
 
@@ -147,11 +155,7 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
         // From module 3 the tickets are in a database: a fresh SQLite file,
         // with the schema and the events on sale from the reference's
         // `migrate` command.
-        let migrator = if package == reference {
-            config.bootstrap.clone()
-        } else {
-            build_bootstrap(&reference)?
-        };
+        let migrator = build_bootstrap(&reference)?;
         if let Some(database) = crate::lab::prepare_database(
             options.module,
             "invoke",

@@ -722,11 +722,7 @@ async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
     if args.module >= 3 && !config.environment.contains_key("DATABASE_URL") {
         // The schema and the events on sale come from the reference's
         // `migrate` command: the same whatever state the learner's crate is in.
-        let migrator = if package == reference && args.bootstrap.is_none() {
-            config.bootstrap.clone()
-        } else {
-            invoke::build_bootstrap(&reference)?
-        };
+        let migrator = invoke::build_bootstrap(&reference)?;
         config.database = workshop::lab::prepare_database(
             args.module,
             "serve",
