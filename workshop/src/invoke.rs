@@ -96,24 +96,20 @@ pub fn build_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
         return Ok(path.clone());
     }
     eprintln!("Building {bin} (release profile, as deployed)…");
-    let status = workspace::cargo()
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--package",
-            package,
-            "--bin",
-            bin,
-        ])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
+    let mut command = workspace::cargo();
+    command.args(["build", "--release", "--package", package, "--bin", bin]);
+    let build = crate::build::run(command, bin, crate::build::Diagnostics::Show)?;
+    if !build.success {
         return Err(format!(
             "{package} does not build; fix the errors above (or run `cargo build -p {package}`)"
         ));
     }
-    let path = target_dir().join("release").join(bin);
+    let path = build
+        .executables
+        .into_iter()
+        .find(|(target, _)| target == bin)
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| target_dir().join("release").join(bin));
     if !Path::new(&path).exists() {
         return Err(format!(
             "cargo built {bin}, but {} is not there",

@@ -10,9 +10,11 @@
 //! - [`runner`]: a module's suite, read step by step (`verify`).
 //! - [`doctor`]: what this machine has.
 //! - [`book`]: the book's mdbook preprocessor.
+//! - [`build`]: cargo builds with progress a person can see.
 
 pub mod apigw;
 pub mod book;
+pub mod build;
 pub mod db;
 pub mod doctor;
 pub mod fleet;

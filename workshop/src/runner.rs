@@ -73,8 +73,12 @@ impl SuiteRun {
     }
 }
 
-/// Runs a package's tests and collects the result of each.
+/// Runs a package's tests and collects the result of each: first the
+/// build, with progress on standard error, then the tests.
 pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
+    let mut build = workspace::cargo();
+    build.args(["test", "--package", package, "--no-run", "--color", "never"]);
+    let built = crate::build::run(build, package, crate::build::Diagnostics::Keep)?;
     let args = [
         "test",
         "--package",
@@ -86,6 +90,15 @@ pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
         "--color",
         "never",
     ];
+    let command = format!("cargo {}", args.join(" "));
+    if !built.success {
+        return Ok(SuiteRun {
+            compiled: false,
+            output: built.stderr,
+            command,
+            ..SuiteRun::default()
+        });
+    }
     let output = workspace::cargo()
         .args(args)
         .env("RUST_BACKTRACE", "0")
@@ -95,11 +108,11 @@ pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let mut run = parse_test_output(&stdout);
-    run.command = format!("cargo {}", args.join(" "));
+    run.command = command;
     // A build failure leaves no test results; a failing test leaves some.
     run.compiled =
         !stderr.contains("could not compile") && (output.status.success() || !run.tests.is_empty());
-    run.output = format!("{stderr}{stdout}");
+    run.output = format!("{}{stderr}{stdout}", built.stderr);
     Ok(run)
 }
 
