@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 /// The oldest Rust the workspace builds with (its `rust-version`, set by
 /// sqlx 0.9's minimum).
-pub const MIN_RUST_MINOR: u32 = 94;
+pub const MIN_RUST_MINOR: u32 = 95;
 
 /// One thing the workshop may use.
 struct Check {
@@ -22,7 +22,7 @@ const CHECKS: &[Check] = &[
     Check {
         name: "rustc",
         probe: &["rustc", "--version"],
-        used_for: "everything (Rust 1.94 or newer, edition 2024)",
+        used_for: "everything (Rust 1.95 or newer, edition 2024)",
         required: true,
     },
     Check {

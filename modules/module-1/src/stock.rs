@@ -59,7 +59,7 @@ impl Stock {
     /// for more seats than are left takes nothing and says how many are left.
     pub fn reserve(&self, event_id: &str, quantity: u32) -> Result<Seats, TicketError> {
         // TODO (step 1.3): find the event (UnknownEvent if absent), then take
-        // `quantity` seats from `left` in ONE atomic step (AtomicU32::fetch_update
+        // `quantity` seats from `left` in ONE atomic step (AtomicU32::try_update
         // with checked_sub), or fail with SoldOut carrying the seats left.
         // Seat numbers count from 1: the first seat sold is seat 1.
         todo!("step 1.3: reserve seats from the in-memory stock")

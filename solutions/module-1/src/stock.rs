@@ -66,7 +66,7 @@ impl Stock {
             .ok_or_else(|| TicketError::UnknownEvent(event_id.to_string()))?;
         let before = event
             .left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            .try_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
                 left.checked_sub(quantity)
             })
             .map_err(|left| TicketError::SoldOut {
@@ -81,7 +81,7 @@ impl Stock {
         })
         //- starter
         //> // TODO (step 1.3): find the event (UnknownEvent if absent), then take
-        //> // `quantity` seats from `left` in ONE atomic step (AtomicU32::fetch_update
+        //> // `quantity` seats from `left` in ONE atomic step (AtomicU32::try_update
         //> // with checked_sub), or fail with SoldOut carrying the seats left.
         //> // Seat numbers count from 1: the first seat sold is seat 1.
         //> todo!("step 1.3: reserve seats from the in-memory stock")
