@@ -3,6 +3,9 @@
 //! - Code included from the solutions carries exercise markers (`//- ...`)
 //!   and starter lines (`//> ...`) that only the generator reads; they are
 //!   removed, so the book shows the reference code as it compiles.
+//! - mdbook's anchor lines (`// ANCHOR: name`, `// ANCHOR_END: name`)
+//!   are removed too: mdbook drops them only from the part an anchored
+//!   include names, not from a whole-file include.
 //! - `{{#workshop-steps N}}` becomes the table of module N's steps, from
 //!   steps.toml, so the book never lists the steps by hand.
 
@@ -20,7 +23,7 @@ pub fn process_chapter(
 ) -> Result<String, String> {
     let mut out = String::with_capacity(content.len());
     for line in content.lines() {
-        if is_marker_line(line) {
+        if is_marker_line(line) || is_anchor_line(line) {
             continue;
         }
         if let Some(rest) = line.trim().strip_prefix("{{#workshop-steps ")
@@ -37,6 +40,15 @@ pub fn process_chapter(
         out.push('\n');
     }
     Ok(out)
+}
+
+/// An mdbook anchor line: `// ANCHOR: name` or `// ANCHOR_END: name`.
+fn is_anchor_line(line: &str) -> bool {
+    let Some(comment) = line.trim_start().strip_prefix("//") else {
+        return false;
+    };
+    let comment = comment.trim_start();
+    comment.starts_with("ANCHOR:") || comment.starts_with("ANCHOR_END:")
 }
 
 /// The steps of a module as a Markdown table, with links and times, for
@@ -112,6 +124,107 @@ mod tests {
         let page = "```rust\nfn f() {\n    //- exercise 1.1\n    42\n    //- starter\n    //> todo!(\"step 1.1\")\n    //- end\n}\n```\n";
         let clean = process_chapter(page, "module-1/step-1-1.md", &Workshop::load()).unwrap();
         assert_eq!(clean, "```rust\nfn f() {\n    42\n}\n```\n");
+    }
+
+    #[test]
+    fn anchor_lines_leave_the_book() {
+        let page =
+            "```rust\n// ANCHOR: f\nfn f() {}\n    // ANCHOR_END: f\n// ANCHORS are fine\n```\n";
+        let clean = process_chapter(page, "module-2/step-2-3.md", &Workshop::load()).unwrap();
+        assert_eq!(clean, "```rust\nfn f() {}\n// ANCHORS are fine\n```\n");
+    }
+
+    /// What mdbook's `{{#include path}}`, `{{#include path:anchor}}` and
+    /// `{{#include path:from:to}}` (lines, from 1, either end open) insert,
+    /// or why they cannot.
+    fn include(page: &std::path::Path, spec: &str) -> Result<String, String> {
+        let (file, part) = match spec.split_once(':') {
+            Some((file, part)) => (file, Some(part)),
+            None => (spec, None),
+        };
+        let path = page.parent().unwrap().join(file);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let lines: Vec<&str> = text.lines().collect();
+        let Some(part) = part else {
+            return Ok(text);
+        };
+        let line = |n: &str, default: usize| -> Result<usize, String> {
+            if n.is_empty() {
+                Ok(default)
+            } else {
+                n.parse().map_err(|_| format!("bad line number {n:?}"))
+            }
+        };
+        if part.starts_with(|c: char| c.is_ascii_digit() || c == ':') {
+            let (from, to) = match part.split_once(':') {
+                Some((from, to)) => (line(from, 1)?, line(to, lines.len())?),
+                None => (line(part, 1)?, line(part, 1)?),
+            };
+            if from == 0 || from > to || to > lines.len() {
+                return Err(format!("{file} has no lines {part}"));
+            }
+            return Ok(lines[from - 1..to].join("\n"));
+        }
+        let anchor = part;
+        let start = lines
+            .iter()
+            .position(|l| l.trim() == format!("// ANCHOR: {anchor}"))
+            .ok_or_else(|| format!("{file} has no anchor {anchor}"))?;
+        let end = lines[start..]
+            .iter()
+            .position(|l| l.trim() == format!("// ANCHOR_END: {anchor}"))
+            .ok_or_else(|| format!("{file}'s anchor {anchor} never ends"))?;
+        Ok(lines[start + 1..start + end].join("\n"))
+    }
+
+    #[test]
+    fn every_page_renders_without_markers_or_unresolved_includes() {
+        let src = crate::workspace::root().join("book/src");
+        let workshop = Workshop::load();
+        let mut pages = vec![];
+        let mut dirs = vec![src.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "md") {
+                    pages.push(path);
+                }
+            }
+        }
+        assert!(pages.len() > 30, "the book has its pages");
+        for page in pages {
+            let name = page.strip_prefix(&src).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&page).unwrap();
+            let mut expanded = String::new();
+            for line in text.lines() {
+                match line
+                    .trim()
+                    .strip_prefix("{{#include ")
+                    .and_then(|rest| rest.strip_suffix("}}"))
+                {
+                    Some(spec) => expanded.push_str(
+                        &include(&page, spec.trim())
+                            .unwrap_or_else(|e| panic!("{name}: {line}: {e}")),
+                    ),
+                    None => expanded.push_str(line),
+                }
+                expanded.push('\n');
+            }
+            let rendered = process_chapter(&expanded, &name, &workshop).unwrap();
+            for line in rendered.lines() {
+                assert!(
+                    !is_anchor_line(line) && !is_marker_line(line),
+                    "{name} would show {line:?}"
+                );
+                assert!(
+                    !line.contains("{{#"),
+                    "{name} has a directive the book cannot expand: {line:?}"
+                );
+            }
+        }
     }
 
     #[test]
