@@ -432,6 +432,15 @@ async fn step_1_6_the_bootstrap_initialises_once_then_stays_warm() {
             "step 1.6: each answer carries its own request id"
         );
     }
+    let init_lines: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("init complete"))
+        .collect();
+    assert!(
+        init_lines.len() == 1 && init_lines[0].contains("events"),
+        "step 1.6: INIT logs `init complete` once, with the number of events\n--- logs ---\n{}",
+        show(&logs)
+    );
     // The stock built at init survives between invocations.
     insta::assert_json_snapshot!("step_1_6_warm_invocations", responses, {
         "[].request_id" => "[request id]"

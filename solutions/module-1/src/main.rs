@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event| handle(&state, event))).await
     //- starter
     //> // TODO (step 1.6): call logging::init(), build the State once with
-    //> // State::from_env()?, then hand the handler to the runtime:
+    //> // State::from_env()? (log the error first), log "init complete" with
+    //> // the number of events, then hand the handler to the runtime:
     //> // lambda_runtime::run(service_fn(|event| handle(&state, event))).await
     //> todo!("step 1.6: initialise once, then run the handler")
     //- end
