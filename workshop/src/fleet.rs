@@ -173,7 +173,7 @@ impl Fleet {
                     .take(std::time::Instant::now())
             {
                 // No idle environment, and no new one allowed this instant.
-                recorder.throttle();
+                recorder.scaling_throttle();
                 return Err(FleetError::Throttled);
             }
             pool.in_flight += 1;

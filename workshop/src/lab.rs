@@ -91,6 +91,7 @@ pub struct Lab {
     server: JoinHandle<()>,
     printer: JoinHandle<()>,
     sampler: Option<JoinHandle<()>>,
+    machine: Option<JoinHandle<()>>,
 }
 
 impl Lab {
@@ -143,6 +144,7 @@ impl Lab {
             options.integration_timeout = t;
         }
         let gateway = Gateway::new(fleet.clone(), options, recorder.clone(), access_tx);
+        let machine = crate::machine::sample(recorder.clone(), Duration::from_millis(500));
         // A deep accept queue: an open-loop spike opens hundreds of
         // connections at once.
         let listener = tokio::net::TcpSocket::new_v4()
@@ -167,6 +169,7 @@ impl Lab {
             server,
             printer,
             sampler,
+            machine,
         })
     }
 
@@ -190,7 +193,7 @@ impl Lab {
         let _ = self.server.await;
         self.fleet.shutdown().await;
         self.printer.abort();
-        if let Some(sampler) = self.sampler {
+        for sampler in [self.sampler, self.machine].into_iter().flatten() {
             sampler.abort();
         }
     }
@@ -331,6 +334,46 @@ fn ramp_plan(from: f64, to: f64, total: u64) -> crate::load::Plan {
     }
 }
 
+/// `--scenario`'s help: every scenario with the module it runs, and what
+/// it needs beyond the defaults.
+pub fn scenario_help() -> String {
+    let mut groups: Vec<(Option<u32>, Vec<&str>, bool)> = Vec::new();
+    for scenario in scenarios() {
+        let needs_postgres = scenario
+            .runs
+            .iter()
+            .any(|run| matches!(run.database, DatabaseSpec::Postgres { .. }));
+        match groups.iter_mut().find(|g| g.0 == scenario.module) {
+            Some(group) => {
+                group.1.push(scenario.name);
+                group.2 |= needs_postgres;
+            }
+            None => groups.push((scenario.module, vec![scenario.name], needs_postgres)),
+        }
+    }
+    let described: Vec<String> = groups
+        .into_iter()
+        .map(|(module, names, needs_postgres)| {
+            let names = match names.as_slice() {
+                [one] => one.to_string(),
+                [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+                [] => unreachable!("a group has a scenario"),
+            };
+            let module = match module {
+                None => "any module".to_string(),
+                Some(m) => format!("module {m}"),
+            };
+            let after = if needs_postgres {
+                ", after `cargo workshop db up`"
+            } else {
+                ""
+            };
+            format!("{names} ({module}{after})")
+        })
+        .collect();
+    format!("The scenario: {}", described.join("; "))
+}
+
 /// The scenarios the lab knows, by name.
 pub fn scenarios() -> Vec<Scenario> {
     let aws = FleetOptions::aws_defaults;
@@ -343,10 +386,11 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "flash-sale",
             title: "Flash sale: a spike of fans on the ticket drop",
             intro: "Fans arrive at 50 a second, then 800 a second for 10 seconds when the sale opens, then 50 again. \
-                    Each one asks for one seat of the 100 on sale. The fleet starts environments as the spike needs them \
-                    (cold starts) and reuses them after; watch how many environments a fast function needs, \
-                    and how many seats the stock sells: in memory (module 2) every environment sells its own copy; \
-                    in a shared database (module 3 on) each seat is sold once.",
+                    Each one asks for one seat of the 2,000 on sale: the first seconds sell a few hundred, the spike \
+                    sells the rest in about two seconds, and everyone after it is told the drop is sold out. The fleet \
+                    starts environments as the spike needs them (cold starts) and reuses them after; watch how many \
+                    environments a fast function needs, and how many seats the stock sells: in memory (module 2) every \
+                    environment sells its own copy; in a shared database (module 3 on) each seat is sold once.",
             module: None,
             runs: vec![RunSpec {
                 label: "the reference function",
@@ -355,7 +399,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 request: RESERVE,
                 plan: spike_plan(50.0, 800.0, 5, 10, 20),
                 fleet: aws(),
-                seats: 100,
+                seats: 2_000,
                 database: DatabaseSpec::Default,
             }],
         },
@@ -434,7 +478,9 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "storm",
             title: "A connection storm, and the proxy that tames it",
             intro: "A spike from 50 to 400 fans a second, twice, against PostgreSQL whose database takes at most 16 \
-                    connections, like a small RDS instance, with the function's concurrency limited to 60. Every \
+                    connections, like a small RDS instance, with the function's concurrency limited to 60. Each \
+                    request also waits 50 ms on another service, outside its transaction \
+                    (lab-functions/module-3-with-dependency), so the spike needs about 20 environments at once; every \
                     execution environment keeps its own connection. Directly, the spike's environments ask for more \
                     connections than the database has: the ones turned away wait, then answer 503, and keep trying. \
                     Through PgBouncer in transaction mode (the local stand-in for RDS Proxy), the same environments \
@@ -444,7 +490,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 RunSpec {
                     label: "direct",
                     description: "each environment connects to PostgreSQL itself",
-                    function: Function::Reference,
+                    function: Function::Variant("module-3-with-dependency"),
                     request: RESERVE,
                     plan: spike_plan(50.0, 400.0, 3, 8, 14),
                     fleet: FleetOptions {
@@ -458,7 +504,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 RunSpec {
                     label: "through PgBouncer",
                     description: "each environment connects to PgBouncer, which multiplexes them on 5 server connections",
-                    function: Function::Reference,
+                    function: Function::Variant("module-3-with-dependency"),
                     request: RESERVE,
                     plan: spike_plan(50.0, 400.0, 3, 8, 14),
                     fleet: FleetOptions {
@@ -633,6 +679,7 @@ pub async fn run_scenario(
                 .filter(|&c| c < crate::fleet::ACCOUNT_CONCURRENCY),
             seats_on_sale: Some(run.seats),
             database_limit,
+            scale_per_second: run.fleet.scale_per_second,
         });
     }
     Ok(reports)

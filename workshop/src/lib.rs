@@ -11,6 +11,7 @@
 //! - [`doctor`]: what this machine has.
 //! - [`book`]: the book's mdbook preprocessor.
 //! - [`build`]: cargo builds with progress a person can see.
+//! - [`machine`]: how busy the laptop under the lab is.
 
 pub mod apigw;
 pub mod book;
@@ -24,6 +25,7 @@ pub mod invoke;
 pub mod lab;
 pub mod lambda;
 pub mod load;
+pub mod machine;
 pub mod metrics;
 pub mod report;
 pub mod runner;

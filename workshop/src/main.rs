@@ -14,6 +14,8 @@ use workshop::lab::{Lab, LabConfig, Output};
 use workshop::steps::Workshop;
 use workshop::{book, doctor, load, runner, workspace};
 
+/// `serve`'s port: not mdbook's 3000, so the book and the lab run side by side.
+const SERVE_PORT: u16 = 4000;
 #[derive(Parser)]
 #[command(
     name = "cargo workshop",
@@ -60,12 +62,10 @@ enum Command {
     Serve(ServeArgs),
     /// The lab: a scenario of traffic against a module's reference, with a report and charts.
     Lab {
-        /// The module (default: the newest HTTP module).
+        /// The module (default: the scenario's own, or the newest HTTP module).
         #[arg(long)]
         module: Option<u32>,
-        /// The scenario: flash-sale (any module), throttle or init (module 2), storm or
-        /// per-request-connect (module 3, after `cargo workshop db up`).
-        #[arg(long, default_value = "flash-sale")]
+        #[arg(long, default_value = "flash-sale", help = workshop::lab::scenario_help())]
         scenario: String,
         /// Where to write the chart page (default: target/workshop/lab/SCENARIO.html).
         #[arg(long, value_name = "FILE")]
@@ -184,7 +184,7 @@ struct ServeArgs {
     #[arg(long, default_value = "prod")]
     stage: String,
     /// The port to listen on (127.0.0.1).
-    #[arg(long, default_value_t = 3000, value_name = "P")]
+    #[arg(long, default_value_t = SERVE_PORT, value_name = "P")]
     port: u16,
     /// The function's concurrency limit (default: the account's 1,000): more invocations at once are throttled.
     #[arg(long, value_name = "C")]
@@ -221,7 +221,7 @@ struct ServeArgs {
 
 #[derive(clap::Args, Debug)]
 struct LoadArgs {
-    /// The full URL, such as http://127.0.0.1:3000/health.
+    /// The full URL, such as http://127.0.0.1:4000/health.
     #[arg(long)]
     url: String,
     /// A constant rate, in requests a second.
@@ -497,7 +497,15 @@ async fn lab(
     name: &str,
     out: Option<std::path::PathBuf>,
 ) -> Result<(), String> {
-    let module = match module {
+    let scenarios = workshop::lab::scenarios();
+    let scenario = scenarios.iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = scenarios.iter().map(|s| s.name).collect();
+        format!(
+            "there is no scenario {name:?}: the scenarios are {}",
+            names.join(", ")
+        )
+    })?;
+    let module = match module.or(scenario.module) {
         Some(n) => {
             let m = workshop.module(n)?;
             if !m.http {
@@ -514,14 +522,6 @@ async fn lab(
             .find(|m| m.http)
             .ok_or("no module answers over HTTP yet")?,
     };
-    let scenarios = workshop::lab::scenarios();
-    let scenario = scenarios.iter().find(|s| s.name == name).ok_or_else(|| {
-        let names: Vec<&str> = scenarios.iter().map(|s| s.name).collect();
-        format!(
-            "there is no scenario {name:?}: the scenarios are {}",
-            names.join(", ")
-        )
-    })?;
     let functions = if scenario
         .runs
         .iter()
@@ -800,7 +800,7 @@ async fn serve(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
             .count(),
         count(snapshot.invocations.len(), "invocation", "invocations"),
         count(snapshot.cold_starts(), "cold start", "cold starts"),
-        snapshot.throttles.len(),
+        snapshot.all_throttles(),
         snapshot.peak_concurrency()
     );
     Ok(())

@@ -35,6 +35,8 @@ pub struct RequestRecord {
 struct Records {
     invocations: Vec<InvocationRecord>,
     throttles: Vec<f64>,
+    scaling_throttles: Vec<f64>,
+    machine_busy: Vec<(f64, f64)>,
     concurrency: Vec<(f64, usize)>,
     requests: Vec<RequestRecord>,
     provisioned_inits: Vec<f64>,
@@ -84,9 +86,24 @@ impl Recorder {
         self.with(|r| r.invocations.push(record));
     }
 
+    /// An invocation throttled by the function's concurrency limit.
     pub fn throttle(&self) {
         let at = self.now();
         self.with(|r| r.throttles.push(at));
+    }
+
+    /// An invocation throttled because the fleet could not start another
+    /// environment this instant (its scaling rate).
+    pub fn scaling_throttle(&self) {
+        let at = self.now();
+        self.with(|r| r.scaling_throttles.push(at));
+    }
+
+    /// A sample of the machine: the share of all its cores busy since the
+    /// last one.
+    pub fn machine_busy(&self, busy: f64) {
+        let at = self.now();
+        self.with(|r| r.machine_busy.push((at, busy)));
     }
 
     pub fn concurrency(&self, in_flight: usize) {
@@ -120,6 +137,8 @@ impl Recorder {
             elapsed: self.now(),
             invocations: r.invocations.clone(),
             throttles: r.throttles.clone(),
+            scaling_throttles: r.scaling_throttles.clone(),
+            machine_busy: r.machine_busy.clone(),
             concurrency: r.concurrency.clone(),
             requests: r.requests.clone(),
             provisioned_inits: r.provisioned_inits.clone(),
@@ -133,7 +152,12 @@ impl Recorder {
 pub struct Snapshot {
     pub elapsed: f64,
     pub invocations: Vec<InvocationRecord>,
+    /// Throttles by the concurrency limit.
     pub throttles: Vec<f64>,
+    /// Throttles by the fleet's scaling rate.
+    pub scaling_throttles: Vec<f64>,
+    /// Samples of the machine: when, and the share of its cores busy.
+    pub machine_busy: Vec<(f64, f64)>,
     pub concurrency: Vec<(f64, usize)>,
     pub requests: Vec<RequestRecord>,
     pub provisioned_inits: Vec<f64>,
@@ -149,6 +173,10 @@ pub struct Second {
     pub errors: usize,
     /// Function throttles (concurrency limit).
     pub throttles: usize,
+    /// Function throttles (no new environment allowed yet: scaling rate).
+    pub scaling_throttles: usize,
+    /// The busiest sample of the machine in this second (0 to 1).
+    pub machine_busy: Option<f64>,
     /// Requests the gateway refused with 429 (rate and burst).
     pub gateway_throttles: usize,
     pub max_concurrency: usize,
@@ -197,6 +225,13 @@ impl Snapshot {
         for &t in &self.throttles {
             seconds[slot(t)].throttles += 1;
         }
+        for &t in &self.scaling_throttles {
+            seconds[slot(t)].scaling_throttles += 1;
+        }
+        for &(at, busy) in &self.machine_busy {
+            let s = &mut seconds[slot(at)];
+            s.machine_busy = Some(s.machine_busy.unwrap_or(0.0).max(busy));
+        }
         for r in &self.requests {
             let s = &mut seconds[slot(r.at)];
             s.requests += 1;
@@ -235,6 +270,28 @@ impl Snapshot {
             second.latency_p99 = quantile(&mut latencies[k], 0.99);
         }
         seconds
+    }
+
+    /// Every throttle, whatever its cause.
+    pub fn all_throttles(&self) -> usize {
+        self.throttles.len() + self.scaling_throttles.len()
+    }
+
+    /// The machine's busy share at the median and at its busiest sample,
+    /// and in how many seconds it was saturated; `None` if never sampled.
+    pub fn machine(&self) -> Option<(f64, f64, usize)> {
+        let mut busy: Vec<f64> = self.machine_busy.iter().map(|&(_, b)| b).collect();
+        let p50 = quantile(&mut busy, 0.5)?;
+        let max = busy.last().copied()?;
+        let saturated = self
+            .timeline()
+            .iter()
+            .filter(|s| {
+                s.machine_busy
+                    .is_some_and(|b| b >= crate::machine::SATURATED)
+            })
+            .count();
+        Some((p50, max, saturated))
     }
 
     pub fn peak_concurrency(&self) -> usize {

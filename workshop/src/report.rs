@@ -35,6 +35,8 @@ pub struct RunReport {
     pub seats_on_sale: Option<u64>,
     /// The most connections the run's database accepts, when limited.
     pub database_limit: Option<u32>,
+    /// How many new environments the fleet may start a second.
+    pub scale_per_second: Option<f64>,
 }
 
 /// The estimated AWS bill of a run.
@@ -99,6 +101,60 @@ impl RunReport {
         quantile(&mut d, q)
     }
 
+    /// Where the throttles came from: the concurrency limit is what Lambda
+    /// would do; a scaling rate below Lambda's is the laptop's.
+    fn throttle_causes(&self) -> String {
+        let m = &self.metrics;
+        let mut causes = vec![];
+        if !m.throttles.is_empty() || m.scaling_throttles.is_empty() {
+            causes.push(format!(
+                "{} by the concurrency limit (Lambda's, as on AWS)",
+                m.throttles.len()
+            ));
+        }
+        if !m.scaling_throttles.is_empty() {
+            let rate = self
+                .scale_per_second
+                .unwrap_or(crate::fleet::SCALE_PER_SECOND);
+            let whose = if rate < crate::fleet::SCALE_PER_SECOND {
+                format!(
+                    "the lab's scaling rate, {rate:.0} new environments a second, a laptop's limit: \
+                     Lambda starts up to {:.0} a second, so on AWS these would have been cold starts",
+                    crate::fleet::SCALE_PER_SECOND
+                )
+            } else {
+                format!("Lambda's scaling rate, {rate:.0} new environments a second")
+            };
+            causes.push(format!("{} by {whose}", m.scaling_throttles.len()));
+        }
+        causes.join("; ")
+    }
+
+    /// How busy the machine was, and what that means for the figures.
+    fn laptop(&self) -> Option<String> {
+        let (p50, max, saturated) = self.metrics.machine()?;
+        let cores = crate::machine::cores();
+        let seconds = self.metrics.seconds();
+        let verdict = if saturated == 0 {
+            format!(
+                "never saturated ({:.0} % or more): the durations are not the laptop's",
+                crate::machine::SATURATED * 100.0
+            )
+        } else {
+            format!(
+                "saturated ({:.0} % or more) in {saturated} of {seconds} s: durations and latencies \
+                 in those seconds include waiting for a core, which Lambda would not show",
+                crate::machine::SATURATED * 100.0
+            )
+        };
+        Some(format!(
+            "CPU busy p50 {:.0} %, max {:.0} % of {}; {verdict}",
+            p50 * 100.0,
+            max * 100.0,
+            count(cores, "core", "cores")
+        ))
+    }
+
     /// The run as text.
     pub fn text(&self) -> String {
         let mut out = String::new();
@@ -138,9 +194,12 @@ impl RunReport {
             count(m.cold_starts(), "cold start", "cold starts"),
             self.init_p50()
                 .map_or(String::new(), |p| format!(" (Init Duration p50 {p:.2} ms)")),
-            count(m.throttles.len(), "throttle", "throttles"),
+            count(m.all_throttles(), "throttle", "throttles"),
             m.peak_concurrency(),
         );
+        if m.all_throttles() > 0 {
+            let _ = writeln!(out, "  throttles  {}", self.throttle_causes());
+        }
         let _ = writeln!(
             out,
             "  duration   p50 {}, p99 {} (REPORT Duration); {:.4} GB-s billed at {} MB",
@@ -176,6 +235,9 @@ impl RunReport {
                 "  seats      {sold} reservations for {seats} seats on sale: {verdict}"
             );
         }
+        if let Some(laptop) = self.laptop() {
+            let _ = writeln!(out, "  laptop     {laptop}");
+        }
         let c = self.cost();
         let api = if self.rest_api {
             "REST API"
@@ -194,7 +256,7 @@ impl RunReport {
         let _ = writeln!(out, "  per second");
         let _ = writeln!(
             out,
-            "    {:>3} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9}",
+            "    {:>3} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9} {:>4}",
             "t",
             "sent",
             "2xx",
@@ -204,9 +266,11 @@ impl RunReport {
             "invoc",
             "cold",
             "thr",
+            "scale",
             "conc",
             "dur p99",
-            "lat p99"
+            "lat p99",
+            "cpu"
         );
         let timeline = m.timeline();
         for (t, second) in timeline.iter().enumerate() {
@@ -218,7 +282,7 @@ impl RunReport {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "    {:>3} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9}",
+                "    {:>3} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9} {:>4}",
                 t,
                 sent,
                 second.status_2xx,
@@ -228,9 +292,13 @@ impl RunReport {
                 second.invocations,
                 second.cold_starts,
                 second.throttles,
+                second.scaling_throttles,
                 second.max_concurrency,
                 fmt_ms(second.duration_p99),
                 fmt_ms(quantile(&mut lat, 0.99)),
+                second
+                    .machine_busy
+                    .map_or("-".into(), |b| format!("{:.0}%", b * 100.0)),
             );
         }
         out
@@ -298,6 +366,20 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// Prose for the page: escaped, with `code` spans (as the scenarios'
+/// texts write them) set in code.
+fn prose(s: &str) -> String {
+    let mut out = String::new();
+    for (k, part) in esc(s).split('`').enumerate() {
+        if k % 2 == 1 {
+            let _ = write!(out, "<code>{part}</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 impl Chart {
@@ -544,10 +626,16 @@ fn charts(run: &RunReport) -> Vec<Chart> {
                     values: per_second(&t, |s| s.invocations as f64),
                 },
                 Series {
-                    name: "throttles",
+                    name: "throttles (concurrency limit)",
                     color: "#c62828",
                     kind: Kind::Bars,
                     values: per_second(&t, |s| s.throttles as f64),
+                },
+                Series {
+                    name: "throttles (the lab's scaling rate)",
+                    color: "#f9a825",
+                    kind: Kind::Bars,
+                    values: per_second(&t, |s| s.scaling_throttles as f64),
                 },
             ],
             limit: None,
@@ -629,6 +717,7 @@ pub fn html(title: &str, intro: &str, runs: &[RunReport]) -> String {
 body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #1f2328; background: #fff; }}
 h1 {{ font-size: 24px; margin: 0 0 6px; }}
 p.intro {{ max-width: 1150px; color: #444; margin: 0 0 16px; }}
+code {{ font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em; background: #f6f8fa; padding: 0 3px; border-radius: 4px; }}
 .grid {{ display: grid; grid-template-columns: repeat({cols}, minmax(0, 580px)); gap: 18px 28px; }}
 .run h2 {{ font-size: 18px; margin: 8px 0 2px; }}
 .run p {{ margin: 0 0 8px; color: #555; font-size: 14px; }}
@@ -643,7 +732,7 @@ svg .limit {{ stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 6 4; }}
 <h1>{t}</h1><p class="intro">{intro}</p>
 <div class="grid">"#,
         t = esc(title),
-        intro = esc(intro),
+        intro = prose(intro),
         cols = runs.len().max(1)
     );
     for run in runs {
@@ -651,7 +740,7 @@ svg .limit {{ stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 6 4; }}
             page,
             r#"<div class="run"><h2>{}</h2><p>{}</p></div>"#,
             esc(&run.label),
-            esc(&run.description)
+            prose(&run.description)
         );
     }
     for row in 0..rows {
@@ -686,6 +775,17 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_sets_code_in_code_and_escapes_the_rest() {
+        assert_eq!(
+            prose("after `cargo workshop db up` & <more>"),
+            "after <code>cargo workshop db up</code> &amp; &lt;more&gt;"
+        );
+        let page = html("t", "needs `db up`", &[]);
+        assert!(page.contains("needs <code>db up</code>"));
+        assert!(!page.contains('`'));
+    }
 
     #[test]
     fn axis_maxima_are_round() {

@@ -136,7 +136,16 @@ pub fn migrator() -> Migrator {
 /// run this through the bootstrap's `migrate` command.
 pub async fn prepare(pool: &AnyPool, events: &module_1::Config) -> Result<(), sqlx::Error> {
     migrator().run(pool).await?;
-    if pool.connect_options().database_url.scheme() != "sqlite" {
+    if pool.connect_options().database_url.scheme() == "sqlite" {
+        // SQLite stands in for the server on a laptop: every environment
+        // opens the same file. In its write-ahead-log mode (kept in the
+        // file, so every later connection has it) readers never wait for
+        // the writer and a commit appends to the log, so environments queue
+        // for the write lock for microseconds, not milliseconds.
+        sqlx::raw_sql("PRAGMA journal_mode = WAL")
+            .execute(pool)
+            .await?;
+    } else {
         // Server-side limits for every session of this database, through a
         // proxy or not: a reservation that waits a second for the event's
         // row lock gives up (and releases what it holds) instead of queueing
