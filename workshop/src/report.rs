@@ -626,13 +626,13 @@ fn charts(run: &RunReport) -> Vec<Chart> {
                     values: per_second(&t, |s| s.invocations as f64),
                 },
                 Series {
-                    name: "throttles (concurrency limit)",
+                    name: "throttles (limit)",
                     color: "#c62828",
                     kind: Kind::Bars,
                     values: per_second(&t, |s| s.throttles as f64),
                 },
                 Series {
-                    name: "throttles (the lab's scaling rate)",
+                    name: "throttles (lab scaling)",
                     color: "#f9a825",
                     kind: Kind::Bars,
                     values: per_second(&t, |s| s.scaling_throttles as f64),
