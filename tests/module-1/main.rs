@@ -10,11 +10,11 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use lab::lambda::Outcome;
 use lambda_runtime::Diagnostic;
 use module_1::{ReserveRequest, Stock, TicketError, handle};
 use serde_json::{Value, json};
 use support::{Lab, config, event, show, state};
-use workshop::lambda::Outcome;
 
 /* ------------------------------ step 1.1 ------------------------------ */
 

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lab::lambda::{ExecutionEnvironment, FunctionConfig, InitType, LogLine};
 use lambda_runtime::{Context, LambdaEvent};
 use module_1::{Config, State};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use workshop::lambda::{ExecutionEnvironment, FunctionConfig, InitType, LogLine};
 
 /// A configuration without touching the process environment.
 pub fn config(vars: &[(&str, &str)]) -> Config {

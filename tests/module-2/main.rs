@@ -14,6 +14,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
+use lab::apigw::{Api, HttpRequest};
+use lab::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
+use lab::{Lab, LabConfig, Output};
 use module_1::TicketError;
 use module_2::body::{MAX_BODY_BYTES, parse_reservation};
 use module_2::gateway::RequestIds;
@@ -21,9 +24,6 @@ use module_2::{ApiError, App, MemoryTickets, Problem, routes};
 use serde_json::{Value, json};
 use std::time::Instant;
 use support::*;
-use workshop::apigw::{Api, HttpRequest};
-use workshop::lab::{Lab, LabConfig, Output};
-use workshop::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 
 fn post(path: &str, body: &str) -> HttpRequest {
     HttpRequest::new("POST", path)
@@ -951,9 +951,7 @@ async fn step_2_6_one_bootstrap_answers_both_payload_versions() {
         lines.push(line.line);
     }
     let read = |outcome: &Outcome, api: &Api| match outcome {
-        Outcome::Response(body) => {
-            workshop::apigw::response(api, body).expect("a valid proxy response")
-        }
+        Outcome::Response(body) => lab::apigw::response(api, body).expect("a valid proxy response"),
         other => panic!(
             "step 2.6: expected a response, got {other:?}\n{}",
             lines.join("\n")

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use axum::Router;
+use lab::apigw::{self, Api, HttpRequest, HttpResponse, RequestMeta};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use module_1::Config;
 use module_2::{App, MemoryTickets, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use workshop::apigw::{self, Api, HttpRequest, HttpResponse, RequestMeta};
 
 pub const EVENTS: &str = "midnight-tour:100,last-row:1";
 

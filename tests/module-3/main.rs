@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_credential_types::Credentials;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use lab::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 use module_1::{ReserveRequest, TicketError};
 use module_2::store::StoreError;
 use module_2::{App, Tickets, router};
@@ -23,7 +24,6 @@ use module_3::{SqlTickets, iam, store};
 use serde_json::{Value, json};
 use support::*;
 use tower::ServiceExt;
-use workshop::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 
 fn request(event_id: &str, customer_id: &str, quantity: u32) -> ReserveRequest {
     ReserveRequest {
@@ -688,11 +688,11 @@ async fn step_3_7_two_environments_cannot_both_sell_the_last_seat() {
         .await
         .unwrap();
     let event = |fan: &str| {
-        let request = workshop::apigw::HttpRequest::new("POST", "/events/last-row/reservations")
+        let request = lab::apigw::HttpRequest::new("POST", "/events/last-row/reservations")
             .header("content-type", "application/json")
             .body(format!(r#"{{"customer_id": "{fan}", "quantity": 1}}"#));
-        let meta = workshop::apigw::RequestMeta::now(format!("gw-{fan}"));
-        workshop::apigw::event(&workshop::apigw::Api::Http, &request, &meta, "$default").to_string()
+        let meta = lab::apigw::RequestMeta::now(format!("gw-{fan}"));
+        lab::apigw::event(&lab::apigw::Api::Http, &request, &meta, "$default").to_string()
     };
     let (first, second) = tokio::join!(a.invoke(event("ann")), b.invoke(event("bob")));
     a.shutdown().await;
@@ -702,7 +702,7 @@ async fn step_3_7_two_environments_cannot_both_sell_the_last_seat() {
         lines.push(line.line);
     }
     let status = |outcome: &Outcome| match outcome {
-        Outcome::Response(body) => workshop::apigw::response(&workshop::apigw::Api::Http, body)
+        Outcome::Response(body) => lab::apigw::response(&lab::apigw::Api::Http, body)
             .map(|r| r.status)
             .unwrap_or(0),
         other => panic!(
@@ -755,18 +755,18 @@ async fn step_3_8_the_lab_sells_each_seat_once_across_environments() {
     let file = dir.join("tickets.db");
     let _ = std::fs::remove_file(&file);
     let url = format!("sqlite:{}?mode=rwc", file.display());
-    let mut config = workshop::lab::LabConfig::new("ticket-drop-3", bootstrap());
+    let mut config = lab::LabConfig::new("ticket-drop-3", bootstrap());
     config
         .environment
         .insert("EVENTS".into(), "midnight-tour:100".into());
-    config.database = Some(workshop::lab::LabDatabase {
+    config.database = Some(lab::LabDatabase {
         url: url.clone(),
         direct_url: url,
         watch: None,
         migrator: bootstrap(),
     });
     let lab = std::sync::Arc::new(
-        workshop::lab::Lab::start(config, workshop::lab::Output::Quiet)
+        lab::Lab::start(config, lab::Output::Quiet)
             .await
             .expect("step 3.8: the lab starts (and `bootstrap migrate` applies the schema)"),
     );
@@ -778,7 +778,7 @@ async fn step_3_8_the_lab_sells_each_seat_once_across_environments() {
         fans.spawn(async move {
             let _turn = at_once.acquire().await.unwrap();
             let request =
-                workshop::apigw::HttpRequest::new("POST", "/events/midnight-tour/reservations")
+                lab::apigw::HttpRequest::new("POST", "/events/midnight-tour/reservations")
                     .header("content-type", "application/json")
                     .body(format!(r#"{{"customer_id": "fan-{fan}", "quantity": 1}}"#));
             let response = lab.send(request).await;

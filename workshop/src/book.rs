@@ -112,7 +112,7 @@ pub fn preprocess(input: &str, workshop: &Workshop) -> Result<String, String> {
     }
     let mut book = pair.pop().expect("two items");
     walk(&mut book, workshop)?;
-    serde_json::to_string(&book).map_err(|e| e.to_string())
+    serde_json::to_string(&book).map_err(|e| format!("cannot hand the book back to mdbook: {e}"))
 }
 
 #[cfg(test)]

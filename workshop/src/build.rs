@@ -258,6 +258,46 @@ pub fn elapsed(d: Duration) -> String {
     }
 }
 
+/// Builds a module's bootstrap in the release profile (what Lambda runs)
+/// and returns its path.
+pub fn bootstrap(package: &str) -> Result<PathBuf, String> {
+    binary(package, package)
+}
+
+/// Builds binary `bin` of `package` in the release profile, once per
+/// command: a later call returns the binary already built.
+pub fn binary(package: &str, bin: &str) -> Result<PathBuf, String> {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let key = format!("{package}/{bin}");
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return Ok(path.clone());
+    }
+    eprintln!("Building {bin} (release profile, as deployed)…");
+    let mut command = crate::workspace::cargo();
+    command.args(["build", "--release", "--package", package, "--bin", bin]);
+    let build = run(command, bin, Diagnostics::Show)?;
+    if !build.success {
+        return Err(format!(
+            "{package} does not build; fix the errors above (or run `cargo build -p {package}`)"
+        ));
+    }
+    let path = build
+        .executables
+        .into_iter()
+        .find(|(target, _)| target == bin)
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| crate::workspace::target_dir().join("release").join(bin));
+    if !path.exists() {
+        return Err(format!(
+            "cargo built {bin}, but {} is not there",
+            path.display()
+        ));
+    }
+    built.push((key, path.clone()));
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 
 use std::process::{Command, Stdio};
 
+use crate::steps::{Need, Workshop};
+
 /// The oldest Rust the workspace builds with (its `rust-version`, set by
 /// sqlx 0.9's minimum).
 pub const MIN_RUST_MINOR: u32 = 95;
@@ -58,13 +60,13 @@ const CHECKS: &[Check] = &[
     Check {
         name: "postgres",
         probe: &["pg_config", "--version"],
-        used_for: "module 3 against a real PostgreSQL (SQLite is the default)",
+        used_for: "{database} against a real PostgreSQL (SQLite is the default)",
         required: false,
     },
     Check {
         name: "pgbouncer",
         probe: &["pgbouncer", "--version"],
-        used_for: "module 3: the local stand-in for RDS Proxy",
+        used_for: "{database}: the local stand-in for RDS Proxy",
         required: false,
     },
     Check {
@@ -105,8 +107,62 @@ pub fn rust_minor(version_line: &str) -> Option<u32> {
     (major == 1).then_some(minor)
 }
 
+/// "module 3", "modules 3 and 4", "modules 3, 4 and 5".
+pub fn modules_phrase(numbers: &[u32]) -> String {
+    let names: Vec<String> = numbers.iter().map(u32::to_string).collect();
+    match names.as_slice() {
+        [] => "no module".to_string(),
+        [one] => format!("module {one}"),
+        [rest @ .., last] => format!("modules {} and {last}", rest.join(", ")),
+    }
+}
+
+/// "a, b and c".
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// What `cargo workshop db up` serves, read from `steps.toml` and the lab's
+/// scenarios: "module 3's storm and per-request-connect scenarios", and how
+/// many modules that is.
+fn db_up_use(workshop: &Workshop) -> (String, usize) {
+    let postgres: Vec<&'static str> = lab::scenario::scenarios()
+        .iter()
+        .filter(|s| s.needs_postgres())
+        .map(|s| s.name)
+        .collect();
+    let owners: Vec<u32> = workshop
+        .modules
+        .iter()
+        .filter(|m| m.scenarios.iter().any(|s| postgres.contains(&s.as_str())))
+        .map(|m| m.number)
+        .collect();
+    let scenarios = if postgres.len() == 1 {
+        "scenario"
+    } else {
+        "scenarios"
+    };
+    let text = format!(
+        "{}'s {} {scenarios}",
+        modules_phrase(&owners),
+        and_list(&postgres)
+    );
+    (text, owners.len())
+}
+
 /// Prints the report; returns false when the offline path cannot work.
-pub fn run() -> bool {
+pub fn run(workshop: &Workshop) -> bool {
+    let database: Vec<u32> = workshop
+        .modules
+        .iter()
+        .filter(|m| m.needs(Need::Database))
+        .map(|m| m.number)
+        .collect();
+    let database = modules_phrase(&database);
     println!("{:<13} {:<9} used for", "tool", "status");
     let mut ok = true;
     for check in CHECKS {
@@ -119,7 +175,8 @@ pub fn run() -> bool {
         if found.is_none() && check.required {
             ok = false;
         }
-        println!("{:<13} {:<9} {}", check.name, status, check.used_for);
+        let used_for = check.used_for.replace("{database}", &database);
+        println!("{:<13} {:<9} {used_for}", check.name, status);
         if let Some(v) = &found {
             println!("{:<13} {:<9} {}", "", "", v);
         }
@@ -142,10 +199,16 @@ pub fn run() -> bool {
             "Max Memory Used is shown as ? (this system has no /proc)"
         }
     );
-    match crate::db::tools() {
+    match lab::db::tools() {
         Ok(tools) => {
+            let (uses, owners) = db_up_use(workshop);
+            let suites = if owners == 1 {
+                "its suite"
+            } else {
+                "their suites"
+            };
             println!(
-                "{:<13} {:<9} module 3's storm and per-request-connect scenarios, and its suite on PostgreSQL",
+                "{:<13} {:<9} {uses}, and {suites} on PostgreSQL",
                 "db up", "ready"
             );
             if let Some(user) = &tools.run_as {
@@ -157,8 +220,10 @@ pub fn run() -> bool {
         }
         Err(why) => {
             println!(
-                "{:<13} {:<9} module 3's storm and per-request-connect scenarios (optional)",
-                "db up", "absent"
+                "{:<13} {:<9} {} (optional)",
+                "db up",
+                "absent",
+                db_up_use(workshop).0
             );
             println!("{:<13} {:<9} {why}", "", "");
         }
@@ -186,6 +251,25 @@ mod tests {
         assert_eq!(rust_minor("rustc 1.95.0 (59807616e 2026-04-14)"), Some(95));
         assert_eq!(rust_minor("rustc 1.88.0-nightly"), Some(88));
         assert_eq!(rust_minor("something else"), None);
+    }
+
+    #[test]
+    fn modules_are_named_as_a_person_would() {
+        assert_eq!(modules_phrase(&[3]), "module 3");
+        assert_eq!(modules_phrase(&[3, 4]), "modules 3 and 4");
+        assert_eq!(modules_phrase(&[3, 4, 5]), "modules 3, 4 and 5");
+    }
+
+    #[test]
+    fn db_up_names_the_scenarios_that_need_postgres() {
+        let (text, _) = db_up_use(&Workshop::load());
+        for scenario in lab::scenario::scenarios() {
+            assert_eq!(
+                text.contains(scenario.name),
+                scenario.needs_postgres(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -3,15 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Invocation, Outcome, ms};
-use crate::steps::Workshop;
+use crate::build;
+use crate::steps::{Need, Workshop};
 use crate::workspace;
+use lab::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Invocation, Outcome, ms};
 
 /// Which crate of a module to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,63 +66,9 @@ pub fn read_event(workshop: &Workshop, module: u32, event: Option<&str>) -> Resu
     Ok(Bytes::from(text.trim().to_string()))
 }
 
-/// The target directory cargo builds into.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                workspace::root().join(p)
-            }
-        })
-        .unwrap_or_else(|| workspace::root().join("target"))
-}
-
-/// Builds a module's bootstrap in the release profile (what Lambda runs)
-/// and returns its path.
-pub fn build_bootstrap(package: &str) -> Result<PathBuf, String> {
-    build_binary(package, package)
-}
-
-/// Builds binary `bin` of `package` in the release profile, once per
-/// command: a later call returns the binary already built.
-pub fn build_binary(package: &str, bin: &str) -> Result<PathBuf, String> {
-    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let key = format!("{package}/{bin}");
-    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
-        return Ok(path.clone());
-    }
-    eprintln!("Building {bin} (release profile, as deployed)…");
-    let mut command = workspace::cargo();
-    command.args(["build", "--release", "--package", package, "--bin", bin]);
-    let build = crate::build::run(command, bin, crate::build::Diagnostics::Show)?;
-    if !build.success {
-        return Err(format!(
-            "{package} does not build; fix the errors above (or run `cargo build -p {package}`)"
-        ));
-    }
-    let path = build
-        .executables
-        .into_iter()
-        .find(|(target, _)| target == bin)
-        .map(|(_, path)| path)
-        .unwrap_or_else(|| target_dir().join("release").join(bin));
-    if !Path::new(&path).exists() {
-        return Err(format!(
-            "cargo built {bin}, but {} is not there",
-            path.display()
-        ));
-    }
-    built.push((key, path.clone()));
-    Ok(path)
-}
-
 /// Runs the invocations; returns how many failed.
 pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, String> {
-    workshop.module(options.module)?;
+    let module = workshop.module(options.module)?;
     if !MEMORY_RANGE.contains(&options.memory_mb) {
         return Err(format!(
             "--memory {} is outside Lambda's range of 128 to 10240 MB",
@@ -141,25 +87,21 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
         Flavour::Learner => learner,
         Flavour::Solution => reference.clone(),
     };
-    let bootstrap = build_bootstrap(&package)?;
+    let bootstrap = build::bootstrap(&package)?;
 
     let mut config = FunctionConfig::new(format!("ticket-drop-{}", options.module), bootstrap);
     config.memory_mb = options.memory_mb;
     config.timeout = options.timeout;
     config.environment = options.environment.clone();
-    if options.module >= 3 && !config.environment.contains_key("DATABASE_URL") {
-        // From module 3 the tickets are in a database: a fresh SQLite file,
-        // with the schema and the events on sale from the reference's
-        // `migrate` command.
-        let migrator = build_bootstrap(&reference)?;
-        if let Some(database) = crate::lab::prepare_database(
-            options.module,
-            "invoke",
-            0,
-            crate::lab::DatabaseSpec::Default,
-            &migrator,
-        )? {
-            crate::lab::migrate(&migrator, &config.environment, &database.direct_url)?;
+    if module.needs(Need::Database) && !config.environment.contains_key("DATABASE_URL") {
+        // The tickets are in a database: a fresh SQLite file, with the
+        // schema and the events on sale from the reference's `migrate`
+        // command.
+        let migrator = build::bootstrap(&reference)?;
+        if let Some(database) =
+            lab::db::prepare(true, "invoke", 0, lab::db::DatabaseSpec::Default, &migrator)?
+        {
+            lab::stack::migrate(&migrator, &config.environment, &database.direct_url)?;
             config
                 .environment
                 .insert("DATABASE_URL".into(), database.url);

@@ -25,6 +25,12 @@ pub struct Module {
     /// directly.
     #[serde(default)]
     pub http: bool,
+    /// What the function needs beside itself, which the tooling provides.
+    #[serde(default)]
+    pub needs: Vec<Need>,
+    /// The lab scenarios of the module's lab page.
+    #[serde(default)]
+    pub scenarios: Vec<String>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }
@@ -41,6 +47,16 @@ pub struct Step {
     pub hint: String,
 }
 
+/// Something a module's function needs beside itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Need {
+    /// A database holds the tickets: a fresh SQLite file unless told
+    /// otherwise, its schema applied by the reference's `migrate` command
+    /// before the first invocation.
+    Database,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepKind {
@@ -48,6 +64,13 @@ pub enum StepKind {
     Code,
     /// The learner runs something and reads the result.
     Observe,
+}
+
+impl Module {
+    /// Whether the function needs `need`.
+    pub fn needs(&self, need: Need) -> bool {
+        self.needs.contains(&need)
+    }
 }
 
 impl Step {
@@ -64,10 +87,16 @@ impl Workshop {
     }
 
     pub fn parse(text: &str) -> Result<Workshop, String> {
-        let workshop: Workshop = toml::from_str(text).map_err(|e| e.to_string())?;
+        let workshop: Workshop = toml::from_str(text).map_err(|e| format!("steps.toml: {e}"))?;
         for (i, module) in workshop.modules.iter().enumerate() {
             if module.number as usize != i + 1 {
                 return Err(format!("module {} is out of order", module.number));
+            }
+            if !module.scenarios.is_empty() && !module.http {
+                return Err(format!(
+                    "module {} lists lab scenarios, but the lab serves HTTP functions only (http = true)",
+                    module.number
+                ));
             }
             for (j, step) in module.steps.iter().enumerate() {
                 let expected = format!("{}.{}", module.number, j + 1);
@@ -91,6 +120,25 @@ impl Workshop {
                     known.join(", ")
                 )
             })
+    }
+
+    /// The newest module that needs `need`.
+    pub fn newest_needing(&self, need: Need) -> Option<&Module> {
+        self.modules.iter().rev().find(|m| m.needs(need))
+    }
+
+    /// The newest module whose function answers over HTTP.
+    pub fn newest_http(&self) -> Option<&Module> {
+        self.modules.iter().rev().find(|m| m.http)
+    }
+
+    /// The module a scenario runs when none is named: the newest that
+    /// lists it.
+    pub fn module_for_scenario(&self, scenario: &str) -> Option<&Module> {
+        self.modules
+            .iter()
+            .rev()
+            .find(|m| m.scenarios.iter().any(|s| s == scenario))
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {
@@ -135,6 +183,22 @@ mod tests {
         let text = STEPS_TOML.replacen("id = \"1.2\"", "id = \"1.9\"", 1);
         let error = Workshop::parse(&text).unwrap_err();
         assert!(error.contains("1.9"), "{error}");
+    }
+
+    #[test]
+    fn what_a_module_needs_is_read_from_steps_toml() {
+        let workshop = Workshop::load();
+        let database = workshop.newest_needing(Need::Database).unwrap();
+        assert!(database.http && database.needs(Need::Database));
+        assert!(!workshop.modules[0].needs(Need::Database));
+        assert!(workshop.module_for_scenario("no-such-scenario").is_none());
+    }
+
+    #[test]
+    fn unknown_needs_are_refused() {
+        let text = STEPS_TOML.replacen("needs = [\"database\"]", "needs = [\"databse\"]", 1);
+        let error = Workshop::parse(&text).unwrap_err();
+        assert!(error.contains("databse"), "{error}");
     }
 
     #[test]

@@ -2,18 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-/// The repository root. `cargo workshop` runs through `cargo run`, which
-/// names the workshop crate of the repository it runs in; a binary started
-/// some other way falls back to the repository it was built in.
-pub fn root() -> PathBuf {
-    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .filter(|dir| dir.join("src/workspace.rs").is_file())
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    manifest_dir
-        .parent()
-        .expect("workshop/ sits in the repository root")
-        .to_path_buf()
+/// The repository root (see [`lab::paths::root`]).
+pub use lab::paths::{root, target_dir};
+
+/// `path` relative to the repository root, as a learner would type it.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// The learner's crate for module `n` in the repository at `root`.
@@ -106,7 +103,7 @@ fn dylib_paths_of_the_shell(paths: &std::ffi::OsStr) -> std::ffi::OsString {
         // On Windows the variable is PATH itself: leave it whole.
         return paths.to_os_string();
     }
-    let target = crate::invoke::target_dir();
+    let target = target_dir();
     let toolchains = std::env::var_os("RUSTUP_HOME")
         .map(PathBuf::from)
         .map(|home| home.join("toolchains"));

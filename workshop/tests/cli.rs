@@ -139,7 +139,7 @@ fn serve_stops_every_environment_on_ctrl_c() {
             "FIXTURE_MS=200",
             "--bootstrap",
         ])
-        .arg(env!("CARGO_BIN_EXE_fixture-function"))
+        .arg(env!("CARGO_BIN_EXE_serve-fixture"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

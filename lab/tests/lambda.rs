@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use lab::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use workshop::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 
 fn function(mode: &str) -> FunctionConfig {
     let mut config = FunctionConfig::new("fixture", env!("CARGO_BIN_EXE_fixture-function"));

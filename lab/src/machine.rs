@@ -3,8 +3,6 @@
 //! and when its cores are saturated every duration and latency grows for
 //! reasons AWS would not show. The report says when that happened.
 
-use std::time::Duration;
-
 /// At or above this share of all cores busy, the machine is saturated.
 pub const SATURATED: f64 = 0.9;
 
@@ -58,26 +56,6 @@ impl CpuTimes {
 /// The machine's logical cores.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Samples the machine every `every` into the recorder until aborted.
-pub fn sample(
-    recorder: std::sync::Arc<crate::metrics::Recorder>,
-    every: Duration,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let mut last = CpuTimes::now()?;
-    Some(tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let Some(now) = CpuTimes::now() else {
-                return;
-            };
-            if let Some(busy) = now.busy_since(&last) {
-                recorder.machine_busy(busy);
-            }
-            last = now;
-        }
-    }))
 }
 
 #[cfg(test)]

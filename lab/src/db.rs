@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::invoke::target_dir;
+use crate::paths::target_dir;
 
 pub const PG_PORT: u16 = 55432;
 pub const PGBOUNCER_PORT: u16 = 56432;
@@ -216,7 +216,7 @@ pub fn up(max_connections: u32, pool_size: u32) -> Result<Urls, String> {
             .args(["-R", user])
             .arg(&home)
             .status()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("cannot run chown -R {user} {}: {e}", home.display()))?;
         if !status.success() {
             return Err(format!("cannot hand {} to {user}", home.display()));
         }
@@ -224,7 +224,8 @@ pub fn up(max_connections: u32, pool_size: u32) -> Result<Urls, String> {
     if !data.join("PG_VERSION").is_file() {
         eprintln!("Creating a PostgreSQL cluster in {} …", data.display());
         let pwfile = home.join("pwfile");
-        std::fs::write(&pwfile, ADMIN.1).map_err(|e| e.to_string())?;
+        std::fs::write(&pwfile, ADMIN.1)
+            .map_err(|e| format!("cannot write {}: {e}", pwfile.display()))?;
         if let Some(user) = &tools.run_as {
             let _ = Command::new("chown")
                 .args([user.as_str()])
@@ -288,7 +289,7 @@ pub fn up(max_connections: u32, pool_size: u32) -> Result<Urls, String> {
                 ADMIN.0, ADMIN.1, APP.0, APP.1
             ),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot write {}: {e}", users.display()))?;
         std::fs::write(
             &ini,
             format!(
@@ -314,7 +315,7 @@ pub fn up(max_connections: u32, pool_size: u32) -> Result<Urls, String> {
                 pid = bouncer.join("pgbouncer.pid").display(),
             ),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot write {}: {e}", ini.display()))?;
         if let Some(user) = &tools.run_as {
             let _ = Command::new("chown")
                 .args(["-R", user.as_str()])
@@ -404,4 +405,141 @@ pub fn connections(tools: &Tools, database: &str) -> Result<usize, String> {
         )?
         .parse()
         .map_err(|_| "pg_stat_activity answered something else than a count".into())
+}
+
+/// A database behind the lab's function.
+#[derive(Debug, Clone)]
+pub struct LabDatabase {
+    /// Where the function connects (its `DATABASE_URL`).
+    pub url: String,
+    /// Where the schema is applied: the database itself, never a proxy.
+    pub direct_url: String,
+    /// A PostgreSQL database whose connections to sample, four times a
+    /// second, from `pg_stat_activity`.
+    pub watch: Option<String>,
+    /// The binary whose `migrate` command applies the schema: the module's
+    /// reference, whichever binary the run serves.
+    pub migrator: PathBuf,
+}
+
+impl LabDatabase {
+    /// Where the tickets are, for a person: "a fresh SQLite file,
+    /// target/workshop/lab/serve-0.db" (relative to `root`), or "a fresh
+    /// PostgreSQL database, lab_serve_0, through PgBouncer". Never the
+    /// password the URL holds.
+    pub fn describe(&self, root: &Path) -> String {
+        if let Some(file) = self.url.strip_prefix("sqlite:") {
+            let file = Path::new(file.split('?').next().unwrap_or(file));
+            let file = file.strip_prefix(root).unwrap_or(file);
+            return format!("a fresh SQLite file, {}", file.display());
+        }
+        let name = self
+            .url
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split('?').next())
+            .unwrap_or("?");
+        let how = if self.url == self.direct_url {
+            "directly"
+        } else {
+            "through PgBouncer"
+        };
+        format!("a fresh PostgreSQL database, {name}, {how}")
+    }
+}
+
+/// Where a run keeps its tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseSpec {
+    /// Whatever the module uses by default: memory in module 2, a fresh
+    /// SQLite file from module 3 on.
+    Default,
+    /// The throwaway PostgreSQL of `cargo workshop db up`, a fresh database
+    /// that takes at most `limit` connections; directly or through PgBouncer.
+    Postgres {
+        through_pgbouncer: bool,
+        limit: Option<u32>,
+    },
+}
+
+/// The database of one run: `scenario` and `k` name its SQLite file or its
+/// PostgreSQL database, created afresh. `None` when the module keeps its
+/// tickets in memory (`database` false).
+pub fn prepare(
+    database: bool,
+    scenario: &str,
+    k: usize,
+    spec: DatabaseSpec,
+    migrator: &std::path::Path,
+) -> Result<Option<LabDatabase>, String> {
+    match spec {
+        DatabaseSpec::Default if !database => Ok(None),
+        DatabaseSpec::Default => {
+            let dir = target_dir().join("workshop").join("lab");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let file = dir.join(format!("{scenario}-{k}.db"));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+            let url = format!("sqlite:{}?mode=rwc", file.display());
+            Ok(Some(LabDatabase {
+                url: url.clone(),
+                direct_url: url,
+                watch: None,
+                migrator: migrator.to_path_buf(),
+            }))
+        }
+        DatabaseSpec::Postgres {
+            through_pgbouncer,
+            limit,
+        } => {
+            if !is_up() {
+                return Err(
+                    "this scenario needs PostgreSQL and PgBouncer: start them with `cargo workshop db up`".into(),
+                );
+            }
+            let tools = tools()?;
+            let name = format!("lab_{}_{k}", scenario.replace('-', "_"));
+            create_database(&tools, &name, limit)?;
+            Ok(Some(LabDatabase {
+                url: app_url(&name, through_pgbouncer),
+                direct_url: app_url(&name, false),
+                watch: Some(name),
+                migrator: migrator.to_path_buf(),
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_is_described_without_its_password() {
+        let root = Path::new("/repo");
+        let sqlite = LabDatabase {
+            url: "sqlite:/repo/target/workshop/lab/serve-0.db?mode=rwc".into(),
+            direct_url: "sqlite:/repo/target/workshop/lab/serve-0.db?mode=rwc".into(),
+            watch: None,
+            migrator: PathBuf::new(),
+        };
+        assert_eq!(
+            sqlite.describe(root),
+            "a fresh SQLite file, target/workshop/lab/serve-0.db"
+        );
+        let proxied = LabDatabase {
+            url: app_url("lab_serve_0", true),
+            direct_url: app_url("lab_serve_0", false),
+            watch: None,
+            migrator: PathBuf::new(),
+        };
+        let text = proxied.describe(root);
+        assert_eq!(
+            text,
+            "a fresh PostgreSQL database, lab_serve_0, through PgBouncer"
+        );
+        assert!(!text.contains(APP.1));
+    }
 }

@@ -1,4 +1,6 @@
-//! A function that misbehaves on purpose, for the lab's own tests.
+//! A function that misbehaves on purpose, for the tests of the lab and of
+//! the tool on top of it (each package's `fixture-function` binary runs
+//! [`main`]).
 //!
 //! It speaks the Lambda Runtime API with a hand-written HTTP/1.1 client (so
 //! the lab is also checked against a client other than lambda_runtime), and
@@ -19,7 +21,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
-fn main() {
+/// Runs the fixture until the lab stops it.
+pub fn main() {
     let mode = std::env::var("FIXTURE").unwrap_or_else(|_| "echo".into());
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API").expect("AWS_LAMBDA_RUNTIME_API is set");
     println!("{{\"level\":\"INFO\",\"message\":\"fixture init\",\"mode\":\"{mode}\"}}");

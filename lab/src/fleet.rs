@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::gateway::TokenBucket;
 use crate::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Invocation, LogLine, LogSink};
 use crate::metrics::Recorder;
+use crate::throttle::TokenBucket;
 
 #[derive(Debug, Clone, Default)]
 pub struct FleetOptions {
@@ -124,7 +124,10 @@ impl Fleet {
         }
         let mut ready = Vec::new();
         for task in starting {
-            ready.push(task.await.map_err(|e| e.to_string())??);
+            ready.push(
+                task.await
+                    .map_err(|e| format!("a provisioned environment's start failed: {e}"))??,
+            );
         }
         fleet.lock().idle.extend(ready);
         Ok(fleet)

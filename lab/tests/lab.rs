@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lab::apigw::{Api, HttpRequest, HttpResponse};
+use lab::fleet::{Fleet, FleetError, FleetOptions};
+use lab::gateway::{Gateway, GatewayOptions};
+use lab::lambda::{FunctionConfig, Outcome};
+use lab::metrics::Recorder;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use workshop::apigw::{Api, HttpRequest, HttpResponse};
-use workshop::fleet::{Fleet, FleetError, FleetOptions};
-use workshop::gateway::{Gateway, GatewayOptions};
-use workshop::lambda::{FunctionConfig, Outcome};
-use workshop::metrics::Recorder;
 
 fn function(mode: &str) -> FunctionConfig {
     let mut config = FunctionConfig::new("fixture", env!("CARGO_BIN_EXE_fixture-function"));

@@ -106,7 +106,7 @@ pub fn request_time(epoch_ms: u64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let secs = epoch_ms / 1000;
-    let (y, m, d) = crate::generate::civil_from_days((secs / 86_400) as i64);
+    let (y, m, d) = crate::clock::civil_from_days((secs / 86_400) as i64);
     let rest = secs % 86_400;
     format!(
         "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",

@@ -1,0 +1,385 @@
+//! The lab's scenarios: traffic of a known shape against a module's
+//! reference and the variants beside it, one run after another, each with
+//! a fresh fleet, a fresh stock and a report.
+//!
+//! Which modules run which scenario is written in `steps.toml`; a scenario
+//! itself knows nothing of module numbers: it is handed the binaries to run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::apigw::Api;
+use crate::db::DatabaseSpec;
+use crate::fleet::FleetOptions;
+use crate::load;
+use crate::report::RunReport;
+use crate::stack::{Lab, LabConfig, Output};
+
+/// Which binary a run serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// The module's reference solution.
+    Reference,
+    /// A binary of the `lab-functions` crate.
+    Variant(&'static str),
+}
+
+/// What every request of a run looks like.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// `{seq}` becomes the request's sequence number.
+    pub body: Option<&'static str>,
+}
+
+/// The flash sale's request: one seat for a new fan each time.
+pub const RESERVE: RequestSpec = RequestSpec {
+    method: "POST",
+    path: "/events/midnight-tour/reservations",
+    body: Some(r#"{"customer_id": "fan-{seq}", "quantity": 1}"#),
+};
+
+/// One run of a scenario.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub label: &'static str,
+    pub description: &'static str,
+    pub function: Function,
+    pub request: RequestSpec,
+    pub plan: load::Plan,
+    pub fleet: FleetOptions,
+    /// Seats on sale (the function's EVENTS): midnight-tour:SEATS.
+    pub seats: u64,
+    pub database: DatabaseSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub runs: Vec<RunSpec>,
+}
+
+fn spike_plan(base: f64, peak: f64, at: u64, length: u64, total: u64) -> load::Plan {
+    load::Plan {
+        shape: load::Shape::Constant(base),
+        spikes: vec![load::Spike {
+            at: Duration::from_secs(at),
+            rate: peak,
+            length: Duration::from_secs(length),
+        }],
+        duration: Duration::from_secs(total),
+    }
+}
+
+fn ramp_plan(from: f64, to: f64, total: u64) -> load::Plan {
+    load::Plan {
+        shape: load::Shape::Ramp(from, to),
+        spikes: vec![],
+        duration: Duration::from_secs(total),
+    }
+}
+
+/// The scenarios the lab knows, by name.
+pub fn scenarios() -> Vec<Scenario> {
+    let aws = FleetOptions::aws_defaults;
+    let postgres = |through_pgbouncer, limit| DatabaseSpec::Postgres {
+        through_pgbouncer,
+        limit,
+    };
+    vec![
+        Scenario {
+            name: "flash-sale",
+            title: "Flash sale: a spike of fans on the ticket drop",
+            intro: "Fans arrive at 50 a second, then 800 a second for 10 seconds when the sale opens, then 50 again. \
+                    Each one asks for one seat of the 2,000 on sale: the first seconds sell a few hundred, the spike \
+                    sells the rest in about two seconds, and everyone after it is told the drop is sold out. The fleet \
+                    starts environments as the spike needs them (cold starts) and reuses them after; watch how many \
+                    environments a fast function needs, and how many seats the stock sells: in memory (module 2) every \
+                    environment sells its own copy; in a shared database (module 3 on) each seat is sold once.",
+            runs: vec![RunSpec {
+                label: "the reference function",
+                description: "HTTP API; the account's concurrency limit of 1,000; the lab scales by 20 environments a second",
+                function: Function::Reference,
+                request: RESERVE,
+                plan: spike_plan(50.0, 800.0, 5, 10, 20),
+                fleet: aws(),
+                seats: 2_000,
+                database: DatabaseSpec::Default,
+            }],
+        },
+        Scenario {
+            name: "throttle",
+            title: "A concurrency limit under a rising tide",
+            intro: "Concurrency is requests a second times the seconds each one lasts. Here each request waits 20 ms \
+                    on a dependency (lab-functions/module-2-with-dependency stands in for a database or another \
+                    service), and fans rise from 50 to 600 a second over 12 seconds: up to about 12 environments busy \
+                    at once. The same traffic runs twice: with the function's concurrency limited to 5, and with room \
+                    for 100. Past the limit Lambda throttles the invocation, and API Gateway's proxy integration turns \
+                    that into a 500 for the fan. With room to grow, the fleet scales with the tide.",
+            runs: vec![
+                RunSpec {
+                    label: "limit 5",
+                    description: "reserved concurrency 5: the tide rises over it",
+                    function: Function::Variant("module-2-with-dependency"),
+                    request: RESERVE,
+                    plan: ramp_plan(50.0, 600.0, 12),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(5),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                },
+                RunSpec {
+                    label: "limit 100",
+                    description: "reserved concurrency 100: room to scale",
+                    function: Function::Variant("module-2-with-dependency"),
+                    request: RESERVE,
+                    plan: ramp_plan(50.0, 600.0, 12),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(100),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                },
+            ],
+        },
+        Scenario {
+            name: "init",
+            title: "Init once, or work on every request",
+            intro: "The same traffic, 200 fans a second for 10 seconds, against the reference (configuration, stock and \
+                    router built once, in INIT) and against a build that does that work inside the handler for every \
+                    request. In Rust that work is cheap, so the durations stay close; what the second build loses is \
+                    its state: the stock starts full on every request, and every fan is sold seat 1. Where INIT holds \
+                    a database connection, doing it per request costs time as well (module 3's per-request-connect).",
+            runs: vec![
+                RunSpec {
+                    label: "init once",
+                    description: "the reference: built in main, borrowed by every request",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(200.0, 200.0, 0, 0, 10),
+                    fleet: aws(),
+                    seats: 100,
+                    database: DatabaseSpec::Default,
+                },
+                RunSpec {
+                    label: "init per request",
+                    description: "lab-functions/module-2-init-per-request: built in the handler",
+                    function: Function::Variant("module-2-init-per-request"),
+                    request: RESERVE,
+                    plan: spike_plan(200.0, 200.0, 0, 0, 10),
+                    fleet: aws(),
+                    seats: 100,
+                    database: DatabaseSpec::Default,
+                },
+            ],
+        },
+        Scenario {
+            name: "storm",
+            title: "A connection storm, and the proxy that tames it",
+            intro: "A spike from 50 to 400 fans a second, twice, against PostgreSQL whose database takes at most 16 \
+                    connections, like a small RDS instance, with the function's concurrency limited to 60. Each \
+                    request also waits 50 ms on another service, outside its transaction \
+                    (lab-functions/module-3-with-dependency), so the spike needs about 20 environments at once; every \
+                    execution environment keeps its own connection. Directly, the spike's environments ask for more \
+                    connections than the database has: the ones turned away wait, then answer 503, and keep trying. \
+                    Through PgBouncer in transaction mode (the local stand-in for RDS Proxy), the same environments \
+                    share 5 server connections. Needs `cargo workshop db up`.",
+            runs: vec![
+                RunSpec {
+                    label: "direct",
+                    description: "each environment connects to PostgreSQL itself",
+                    function: Function::Variant("module-3-with-dependency"),
+                    request: RESERVE,
+                    plan: spike_plan(50.0, 400.0, 3, 8, 14),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(60),
+                        scale_per_second: Some(50.0),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(false, Some(16)),
+                },
+                RunSpec {
+                    label: "through PgBouncer",
+                    description: "each environment connects to PgBouncer, which multiplexes them on 5 server connections",
+                    function: Function::Variant("module-3-with-dependency"),
+                    request: RESERVE,
+                    plan: spike_plan(50.0, 400.0, 3, 8, 14),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(60),
+                        scale_per_second: Some(50.0),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(true, Some(16)),
+                },
+            ],
+        },
+        Scenario {
+            name: "per-request-connect",
+            title: "The pool at init, or a connection per request",
+            intro: "The same traffic, 300 fans a second for 10 seconds with the function's concurrency limited to 10, \
+                    against the reference (one pool per environment, created at init, its connection kept) and against \
+                    a build that connects inside the handler for every request \
+                    (lab-functions/module-3-connect-per-request). Each request of the second pays a connection: a TCP \
+                    handshake and PostgreSQL's SCRAM login (on AWS a TLS handshake too). Longer requests need more \
+                    concurrent environments, and past the limit they are throttled. Needs `cargo workshop db up`.",
+            runs: vec![
+                RunSpec {
+                    label: "pool at init",
+                    description: "the reference: the connection is opened once per environment",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(300.0, 300.0, 0, 0, 10),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(10),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(false, None),
+                },
+                RunSpec {
+                    label: "connect per request",
+                    description: "lab-functions/module-3-connect-per-request: a new connection for every request",
+                    function: Function::Variant("module-3-connect-per-request"),
+                    request: RESERVE,
+                    plan: spike_plan(300.0, 300.0, 0, 0, 10),
+                    fleet: FleetOptions {
+                        max_concurrency: Some(10),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: postgres(false, None),
+                },
+            ],
+        },
+    ]
+}
+
+impl Scenario {
+    /// The `lab-functions` binaries its runs serve, each named once.
+    pub fn variants(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for run in &self.runs {
+            if let Function::Variant(name) = run.function
+                && !names.contains(&name)
+            {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// Whether a run needs the PostgreSQL of `cargo workshop db up`.
+    pub fn needs_postgres(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|run| matches!(run.database, DatabaseSpec::Postgres { .. }))
+    }
+}
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Result<Scenario, String> {
+    let all = scenarios();
+    let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+    let known = names.join(", ");
+    all.into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("there is no scenario {name:?}: the scenarios are {known}"))
+}
+
+/// What a scenario runs: the binaries, already built.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The function's name, as the reports give it.
+    pub function_name: String,
+    /// The module's reference bootstrap; its `migrate` command also applies
+    /// the schema where the module keeps its tickets in a database.
+    pub reference: PathBuf,
+    /// The `lab-functions` binaries the runs serve, by name.
+    pub variants: BTreeMap<String, PathBuf>,
+    /// Whether the module keeps its tickets in a database (SQLite by
+    /// default); otherwise they are in each environment's memory.
+    pub database: bool,
+}
+
+/// Runs every run of `scenario` against `target`; returns a report per run.
+pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>, String> {
+    let mut reports = Vec::new();
+    for (k, run) in scenario.runs.iter().enumerate() {
+        let bootstrap = match run.function {
+            Function::Reference => target.reference.clone(),
+            Function::Variant(name) => target.variants.get(name).cloned().ok_or_else(|| {
+                format!(
+                    "the {} scenario serves lab-functions' {name}, which was not built",
+                    scenario.name
+                )
+            })?,
+        };
+        let mut config = LabConfig::new(target.function_name.clone(), bootstrap);
+        config.fleet = run.fleet.clone();
+        config
+            .environment
+            .insert("EVENTS".into(), format!("midnight-tour:{}", run.seats));
+        config.database = crate::db::prepare(
+            target.database,
+            scenario.name,
+            k,
+            run.database,
+            &target.reference,
+        )?;
+        let database_limit = match run.database {
+            DatabaseSpec::Postgres { limit, .. } => limit,
+            DatabaseSpec::Default => None,
+        };
+        let lab = Lab::start(config, Output::Quiet).await?;
+        eprintln!(
+            "\nRun {}/{}: {} — {} ({} requests)",
+            k + 1,
+            scenario.runs.len(),
+            run.label,
+            run.description,
+            run.plan.expected()
+        );
+        let options = load::LoadOptions {
+            target: load::Target {
+                url: format!("{}{}", lab.url(), run.request.path),
+                method: run.request.method.into(),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: run.request.body.map(String::from),
+            },
+            plan: run.plan.clone(),
+            concurrency_cap: None,
+            request_timeout: Duration::from_secs(35),
+            progress: true,
+        };
+        let load = load::run(options).await;
+        let metrics = lab.recorder.snapshot();
+        let memory_mb = lab.config.memory_mb;
+        let rest_api = matches!(lab.config.api, Api::Rest { .. });
+        lab.stop().await;
+        reports.push(RunReport {
+            label: run.label.into(),
+            description: run.description.into(),
+            load: load?,
+            metrics,
+            rest_api,
+            memory_mb,
+            max_concurrency: run
+                .fleet
+                .max_concurrency
+                .filter(|&c| c < crate::fleet::ACCOUNT_CONCURRENCY),
+            seats_on_sale: Some(run.seats),
+            database_limit,
+            scale_per_second: run.fleet.scale_per_second,
+        });
+    }
+    Ok(reports)
+}

@@ -1,0 +1,5 @@
+//! A function that misbehaves on purpose: see `lab::fixture`.
+
+fn main() {
+    lab::fixture::main();
+}
