@@ -33,19 +33,40 @@ pub struct DbConfig {
     pub iam_auth: bool,
 }
 
+/// A database setting that cannot be used. The message names the variable;
+/// it never repeats `DATABASE_URL`, which may hold a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbConfigError {
+    /// `DATABASE_URL` has a scheme, but not one of sqlx's drivers here.
+    #[error("DATABASE_URL must start with sqlite: or postgres://, not {scheme}://")]
+    UnsupportedScheme { scheme: String },
+    /// `DATABASE_URL` has no scheme at all: nothing of it is shown.
+    #[error(
+        "DATABASE_URL must start with sqlite: or postgres:// (its value is not shown: it may hold a password)"
+    )]
+    NotAUrl,
+    /// `DB_ACQUIRE_TIMEOUT_MS` is not a whole number.
+    #[error("DB_ACQUIRE_TIMEOUT_MS={value:?} is not a number of milliseconds")]
+    AcquireTimeout { value: String },
+}
+
 impl DbConfig {
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, DbConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, DbConfigError> {
         let url = lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres:")
             || url.starts_with("postgresql:"))
         {
-            // The URL may hold a password: never echo it.
-            return Err("DATABASE_URL must start with sqlite: or postgres://".into());
+            return Err(match scheme_of(&url) {
+                Some(scheme) => DbConfigError::UnsupportedScheme {
+                    scheme: scheme.into(),
+                },
+                None => DbConfigError::NotAUrl,
+            });
         }
         let acquire_timeout = match lookup("DB_ACQUIRE_TIMEOUT_MS") {
             None => Duration::from_millis(1000),
@@ -53,9 +74,7 @@ impl DbConfig {
                 .trim()
                 .parse::<u64>()
                 .map(Duration::from_millis)
-                .map_err(|_| {
-                    format!("DB_ACQUIRE_TIMEOUT_MS={ms:?} is not a number of milliseconds")
-                })?,
+                .map_err(|_| DbConfigError::AcquireTimeout { value: ms })?,
         };
         let iam_auth = lookup("DATABASE_IAM_AUTH").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         Ok(DbConfig {
@@ -73,6 +92,18 @@ impl DbConfig {
             "postgres"
         }
     }
+}
+
+/// The scheme of `scheme://...`, when it looks like one (a letter, then
+/// letters, digits, `+`, `-` or `.`): safe to show, unlike the rest.
+fn scheme_of(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && scheme.len() <= 32
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
 }
 
 /// Step 3.1: the pool of one environment.

@@ -42,8 +42,8 @@ impl SqlTickets {
     /// Before a request: a new connection must not meet an expired token.
     fn fresh(&self) -> Result<(), StoreError> {
         match &self.tokens {
-            Some(tokens) => tokens.refresh(&self.pool).map_err(|reason| {
-                warn!(%reason, "cannot refresh the database token");
+            Some(tokens) => tokens.refresh(&self.pool).map_err(|error| {
+                warn!(%error, "cannot refresh the database token");
                 StoreError::Unavailable("the database credentials cannot be renewed".into())
             }),
             None => Ok(()),

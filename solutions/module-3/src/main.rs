@@ -25,7 +25,8 @@ async fn main() -> Result<(), Error> {
     let mut tokens = None;
     if db_config.iam_auth {
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-        let (refresh, url) = iam::TokenRefresh::start(&db_config.url, &region)?;
+        let (refresh, url) = iam::TokenRefresh::start(&db_config.url, &region)
+            .inspect_err(|error| tracing::error!(%error, "init failed"))?;
         db_config.url = url;
         tokens = Some(refresh);
     }
