@@ -21,6 +21,7 @@ use lambda_http::request::RequestContext;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::{Instrument, info, info_span};
 
+// ANCHOR: request_ids_type
 /// The request ids of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestIds {
@@ -29,6 +30,7 @@ pub struct RequestIds {
     /// API Gateway's request id (`requestContext.requestId`).
     pub gateway: String,
 }
+// ANCHOR_END: request_ids_type
 
 impl RequestIds {
     // ANCHOR: request_ids
