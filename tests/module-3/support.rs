@@ -7,7 +7,9 @@
 //! - `TEST_PGBOUNCER=postgres://USER:PASS@HOST:PORT` (with TEST_POSTGRES)
 //!   connects through PgBouncer in transaction mode instead.
 //!
-//! `cargo workshop db up` starts both and prints these two lines.
+//! `cargo workshop db up` starts both and prints these two lines. The two
+//! tests of step 3.5 that need PgBouncer are `#[ignore]`d: with both set,
+//! `-- --include-ignored` runs them.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
