@@ -13,8 +13,13 @@ use crate::workspace;
 pub struct SuiteRun {
     /// False when the crate or its tests did not build.
     pub compiled: bool,
-    /// Test name to passed.
+    /// Test name to passed, for the tests that ran.
     pub tests: BTreeMap<String, bool>,
+    /// The tests libtest left out (`#[ignore]`), with the reason their
+    /// attribute gives ("" when it gives none). Neither passed nor failed.
+    pub ignored: BTreeMap<String, String>,
+    /// Whether the run asked for the ignored tests too (`--include-ignored`).
+    pub include_ignored: bool,
     /// What each failed test printed (its panic message, mostly).
     pub failures: BTreeMap<String, String>,
     /// Everything cargo printed, for when nothing else explains it.
@@ -28,6 +33,8 @@ pub enum StepStatus {
     Done,
     /// Some of its tests fail (their names).
     Failing(Vec<String>),
+    /// Every test of the step was ignored: nothing checked it.
+    Skipped,
     /// No test is named after the step.
     Untested,
 }
@@ -41,7 +48,11 @@ impl SuiteRun {
             .filter(|(name, _)| name.starts_with(&prefix))
             .collect();
         if mine.is_empty() {
-            return StepStatus::Untested;
+            return if self.skipped(step).is_empty() {
+                StepStatus::Untested
+            } else {
+                StepStatus::Skipped
+            };
         }
         let failing: Vec<String> = mine
             .iter()
@@ -55,6 +66,35 @@ impl SuiteRun {
         }
     }
 
+    /// The step's ignored tests, counted by reason: `(reason, how many)`.
+    pub fn skipped(&self, step: &Step) -> Vec<(String, usize)> {
+        let prefix = step.test_prefix();
+        let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, reason) in self.ignored.iter().filter(|(n, _)| n.starts_with(&prefix)) {
+            *by_reason.entry(reason.as_str()).or_default() += 1;
+        }
+        by_reason
+            .into_iter()
+            .map(|(reason, n)| (reason.to_string(), n))
+            .collect()
+    }
+
+    /// What verify says of a step's ignored tests, one line per reason:
+    /// `step 3.5: 2 skipped: needs ...`.
+    pub fn skipped_lines(&self, step: &Step) -> Vec<String> {
+        self.skipped(step)
+            .into_iter()
+            .map(|(reason, n)| {
+                let reason = if reason.is_empty() {
+                    "ignored, with no reason given".to_string()
+                } else {
+                    reason
+                };
+                format!("step {}: {n} skipped: {reason}", step.id)
+            })
+            .collect()
+    }
+
     /// The steps done, counted from the first.
     pub fn steps_done(&self, module: &Module) -> usize {
         module
@@ -64,13 +104,22 @@ impl SuiteRun {
             .count()
     }
 
-    /// The first step that is not done.
+    /// The first step that is not done. A step whose every test was
+    /// skipped is not done, but it does not hold the learner up either.
     pub fn first_unfinished<'m>(&self, module: &'m Module) -> Option<(&'m Step, StepStatus)> {
         module.steps.iter().find_map(|s| match self.step_status(s) {
-            StepStatus::Done => None,
+            StepStatus::Done | StepStatus::Skipped => None,
             other => Some((s, other)),
         })
     }
+}
+
+/// Whether the suites run their ignored tests too: when both
+/// `TEST_POSTGRES` and `TEST_PGBOUNCER` are set, the tests of step 3.5
+/// that need PgBouncer have what they need (the suites read the same two
+/// variables).
+pub fn include_ignored() -> bool {
+    std::env::var("TEST_POSTGRES").is_ok() && std::env::var("TEST_PGBOUNCER").is_ok()
 }
 
 /// Runs a package's tests and collects the result of each: first the
@@ -79,7 +128,8 @@ pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
     let mut build = workspace::cargo();
     build.args(["test", "--package", package, "--no-run", "--color", "never"]);
     let built = crate::build::run(build, package, crate::build::Diagnostics::Keep)?;
-    let args = [
+    let include_ignored = include_ignored();
+    let mut args = vec![
         "test",
         "--package",
         package,
@@ -90,12 +140,16 @@ pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
         "--color",
         "never",
     ];
+    if include_ignored {
+        args.push("--include-ignored");
+    }
     let command = format!("cargo {}", args.join(" "));
     if !built.success {
         return Ok(SuiteRun {
             compiled: false,
             output: built.stderr,
             command,
+            include_ignored,
             ..SuiteRun::default()
         });
     }
@@ -109,6 +163,7 @@ pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let mut run = parse_test_output(&stdout);
     run.command = command;
+    run.include_ignored = include_ignored;
     // A build failure leaves no test results; a failing test leaves some.
     run.compiled =
         !stderr.contains("could not compile") && (output.status.success() || !run.tests.is_empty());
@@ -116,14 +171,16 @@ pub fn run_suite(package: &str) -> Result<SuiteRun, String> {
     Ok(run)
 }
 
-/// Reads libtest's plain output: `test NAME ... ok|FAILED|ignored` lines and
-/// the `---- NAME stdout ----` sections of the failures.
+/// Reads libtest's plain output: `test NAME ... ok|FAILED|ignored` lines
+/// (`ignored, REASON` for `#[ignore = "REASON"]`) and the
+/// `---- NAME stdout ----` sections of the failures.
 pub fn parse_test_output(stdout: &str) -> SuiteRun {
     let mut run = SuiteRun::default();
     let mut current: Option<String> = None;
     for line in stdout.lines() {
+        // Test names have no " ... "; a reason may.
         if let Some(rest) = line.strip_prefix("test ")
-            && let Some((name, result)) = rest.rsplit_once(" ... ")
+            && let Some((name, result)) = rest.split_once(" ... ")
         {
             match result.trim() {
                 "ok" => {
@@ -132,7 +189,15 @@ pub fn parse_test_output(stdout: &str) -> SuiteRun {
                 "FAILED" => {
                     run.tests.insert(name.to_string(), false);
                 }
-                _ => {}
+                "ignored" => {
+                    run.ignored.insert(name.to_string(), String::new());
+                }
+                other => {
+                    if let Some(reason) = other.strip_prefix("ignored, ") {
+                        run.ignored
+                            .insert(name.to_string(), reason.trim().to_string());
+                    }
+                }
             }
             continue;
         }
@@ -187,6 +252,7 @@ pub fn verify(workshop: &Workshop, only: Option<u32>) -> Result<bool, String> {
         Some(n) => println!("Checking module {n} (this builds it; the first run takes a while)…\n"),
     }
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     let mut report = None;
     let modules = workshop
         .modules
@@ -206,9 +272,17 @@ pub fn verify(workshop: &Workshop, only: Option<u32>) -> Result<bool, String> {
             report = Some(Report::DoesNotCompile(module, run));
             continue;
         }
+        skipped.extend(module.steps.iter().flat_map(|s| run.skipped_lines(s)));
         let done = run.steps_done(module);
         match run.first_unfinished(module) {
-            None => rows.push((module, format!("{done}/{total}"), "done ✔".into())),
+            None if done == total => {
+                rows.push((module, format!("{done}/{total}"), "done ✔".into()))
+            }
+            None => rows.push((
+                module,
+                format!("{done}/{total}"),
+                format!("done, {} step(s) skipped", total - done),
+            )),
             Some((step, status)) => {
                 rows.push((
                     module,
@@ -228,6 +302,14 @@ pub fn verify(workshop: &Workshop, only: Option<u32>) -> Result<bool, String> {
         );
     }
     println!();
+    if !skipped.is_empty() {
+        println!("Skipped (not run, so neither passed nor failed):");
+        for line in &skipped {
+            println!("  {line}");
+        }
+        println!("  With TEST_POSTGRES and TEST_PGBOUNCER both set, verify runs them too.");
+        println!();
+    }
     match report {
         None if only.is_some() => {
             println!("This module is done. `cargo workshop verify` shows the others.");
@@ -275,12 +357,17 @@ pub fn verify(workshop: &Workshop, only: Option<u32>) -> Result<bool, String> {
                             println!("    {line}");
                         }
                     }
+                    let ignored = if run.include_ignored {
+                        " -- --include-ignored"
+                    } else {
+                        ""
+                    };
                     println!(
-                        "\n  run just this step: cargo test -p {learner} {}",
+                        "\n  run just this step: cargo test -p {learner} {}{ignored}",
                         step.test_prefix()
                     );
                 }
-                StepStatus::Untested | StepStatus::Done => {
+                StepStatus::Untested | StepStatus::Done | StepStatus::Skipped => {
                     println!("  (no test is named after this step; ask your instructor)");
                 }
             }
@@ -317,6 +404,10 @@ pub fn check_starters(workshop: &Workshop) -> Result<(), String> {
                     "step {} passes on the starter of {learner}: its tests teach nothing",
                     step.id
                 )),
+                StepStatus::Skipped => problems.push(format!(
+                    "step {} on the starter of {learner}: every test was ignored, so nothing shows it red",
+                    step.id
+                )),
                 StepStatus::Untested => problems.push(format!(
                     "step {} has no test named {}*",
                     step.id,
@@ -324,15 +415,16 @@ pub fn check_starters(workshop: &Workshop) -> Result<(), String> {
                 )),
             }
         }
-        for name in run.tests.keys() {
+        for name in run.tests.keys().chain(run.ignored.keys()) {
             if workshop.step_of_test(name).is_none() {
                 problems.push(format!("{learner}: test {name} is not named after a step"));
             }
         }
         eprintln!(
-            "  {} tests, {} failing on the starter, every step red",
-            run.tests.len(),
-            run.tests.values().filter(|p| !**p).count()
+            "  {} tests, {} failing on the starter, {} ignored, every step red",
+            run.tests.len() + run.ignored.len(),
+            run.tests.values().filter(|p| !**p).count(),
+            run.ignored.len()
         );
     }
     if problems.is_empty() {
@@ -469,5 +561,84 @@ test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out
         assert_eq!(run.step_status(&module.steps[3]), StepStatus::Untested);
         let (first, _) = run.first_unfinished(module).unwrap();
         assert_eq!(first.id, "1.2");
+    }
+
+    /// What libtest prints for `#[ignore = "..."]` and a bare `#[ignore]`
+    /// (checked on rustc 1.95).
+    const IGNORED: &str = "\
+running 5 tests
+test step_3_4_recovers ... ignored
+test step_3_5_named_statements_break_behind_pgbouncer ... ignored, needs TEST_POSTGRES and TEST_PGBOUNCER (cargo workshop db up)
+test step_3_5_session_state_leaks_between_clients_of_pgbouncer ... ignored, needs TEST_POSTGRES and TEST_PGBOUNCER (cargo workshop db up)
+test step_3_5_statements_are_not_prepared_by_name ... ok
+test step_3_6_signs ... ignored, slow ... on a laptop
+
+test result: ok. 1 passed; 0 failed; 4 ignored; 0 measured; 0 filtered out; finished in 0.00s
+";
+
+    fn step<'m>(module: &'m Module, id: &str) -> &'m Step {
+        module.steps.iter().find(|s| s.id == id).unwrap()
+    }
+
+    #[test]
+    fn ignored_tests_are_read_with_their_reason_and_neither_pass_nor_fail() {
+        let run = parse_test_output(IGNORED);
+        assert_eq!(
+            run.tests.keys().collect::<Vec<_>>(),
+            ["step_3_5_statements_are_not_prepared_by_name"]
+        );
+        assert_eq!(run.ignored.len(), 4);
+        assert_eq!(
+            run.ignored["step_3_5_named_statements_break_behind_pgbouncer"],
+            "needs TEST_POSTGRES and TEST_PGBOUNCER (cargo workshop db up)"
+        );
+        assert_eq!(run.ignored["step_3_4_recovers"], "");
+        assert_eq!(
+            run.ignored["step_3_6_signs"], "slow ... on a laptop",
+            "a reason may hold the separator; a test name cannot"
+        );
+        assert!(run.failures.is_empty());
+    }
+
+    #[test]
+    fn ignored_tests_of_a_step_are_reported_as_skipped() {
+        let run = parse_test_output(IGNORED);
+        let workshop = Workshop::load();
+        let module = workshop.module(3).unwrap();
+        // Its one test that ran passed: done, and the two others said so.
+        assert_eq!(run.step_status(step(module, "3.5")), StepStatus::Done);
+        assert_eq!(
+            run.skipped_lines(step(module, "3.5")),
+            ["step 3.5: 2 skipped: needs TEST_POSTGRES and TEST_PGBOUNCER (cargo workshop db up)"]
+        );
+        assert_eq!(
+            run.skipped_lines(step(module, "3.4")),
+            ["step 3.4: 1 skipped: ignored, with no reason given"]
+        );
+        // Nothing of 3.4 ran: not done, yet not what holds the learner up.
+        assert_eq!(run.step_status(step(module, "3.4")), StepStatus::Skipped);
+        assert_eq!(run.step_status(step(module, "3.7")), StepStatus::Untested);
+        assert_eq!(run.steps_done(module), 1);
+        let (first, status) = run.first_unfinished(module).unwrap();
+        assert_eq!((first.id.as_str(), status), ("3.1", StepStatus::Untested));
+        assert!(run.skipped_lines(step(module, "3.1")).is_empty());
+    }
+
+    #[test]
+    fn ignored_tests_that_run_count_like_any_other() {
+        // With `--include-ignored`, libtest prints them as ok or FAILED.
+        let run = parse_test_output(
+            "test step_3_5_named_statements_break_behind_pgbouncer ... FAILED\n\
+             test step_3_5_statements_are_not_prepared_by_name ... ok\n",
+        );
+        let workshop = Workshop::load();
+        let module = workshop.module(3).unwrap();
+        assert!(run.ignored.is_empty());
+        assert_eq!(
+            run.step_status(step(module, "3.5")),
+            StepStatus::Failing(vec![
+                "step_3_5_named_statements_break_behind_pgbouncer".into()
+            ])
+        );
     }
 }

@@ -36,6 +36,12 @@ pub fn run(workshop: &Workshop, action: DbAction) -> Result<ExitCode, String> {
                 "  export TEST_POSTGRES={} TEST_PGBOUNCER={}",
                 urls.postgres, urls.pgbouncer
             );
+            for module in workshop.modules.iter().filter(|m| m.needs(Need::Database)) {
+                println!(
+                    "  cargo test -p module-{} -- --include-ignored   # the PgBouncer tests too",
+                    module.number
+                );
+            }
             println!("`cargo workshop db down` stops them.");
         }
         DbAction::Migrate { url } => {
