@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use lab::apigw::{Api, HttpRequest};
+use lab::apigw::{Api, HttpRequest, HttpResponse};
 use lab::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 use lab::{Lab, LabConfig, Output};
 use module_1::TicketError;
@@ -22,7 +22,8 @@ use module_2::body::{MAX_BODY_BYTES, parse_reservation};
 use module_2::gateway::RequestIds;
 use module_2::{ApiError, App, MemoryTickets, Problem, routes};
 use serde_json::{Value, json};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use support::*;
 
 fn post(path: &str, body: &str) -> HttpRequest {
@@ -992,28 +993,13 @@ async fn step_2_6_one_bootstrap_answers_both_payload_versions() {
 
 /* ------------------------------ step 2.7 ------------------------------ */
 
-#[tokio::test]
-async fn step_2_7_the_lab_keys_and_throttles_your_api() {
-    // Your bootstrap behind the lab's REST API, as `cargo workshop serve 2
-    // --api rest --api-key fan-key --rate 1 --burst 3` runs it.
-    let mut config = LabConfig::new("ticket-drop-2", bootstrap());
-    config.api = rest();
-    config.api_key = Some("fan-key".into());
-    config.throttle = Some((1.0, 3));
-    config.environment.insert("EVENTS".into(), EVENTS.into());
-    let lab = Lab::start(config, Output::Quiet)
-        .await
-        .expect("the lab starts");
-
-    let no_key = lab
-        .send(HttpRequest::new("GET", "/prod/events/midnight-tour"))
-        .await;
-    // Six fans at once: the gateway decides on each before any reaches the
-    // function, so a slow cold start cannot refill the bucket in between.
+/// Sends `n` requests with the key at once. Returns the answers and the
+/// seconds from before the first was sent to after the last came back:
+/// every one of the gateway's decisions on them falls inside that time.
+async fn fans_at_once(lab: &Arc<Lab>, n: usize) -> (Vec<HttpResponse>, f64) {
     let started = Instant::now();
-    let lab = std::sync::Arc::new(lab);
     let mut fans = tokio::task::JoinSet::new();
-    for _ in 0..6 {
+    for _ in 0..n {
         let lab = lab.clone();
         fans.spawn(async move {
             let request = HttpRequest::new("GET", "/prod/events/midnight-tour")
@@ -1025,9 +1011,62 @@ async fn step_2_7_the_lab_keys_and_throttles_your_api() {
     while let Some(answer) = fans.join_next().await {
         answers.push(answer.unwrap());
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    (answers, started.elapsed().as_secs_f64())
+}
+
+/// Waits until at least `wait` has passed since `since`, by the clock, not
+/// by trusting one sleep.
+async fn wait_since(since: Instant, wait: Duration) {
+    while since.elapsed() < wait {
+        tokio::time::sleep(
+            wait.saturating_sub(since.elapsed())
+                .max(Duration::from_millis(1)),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn step_2_7_the_lab_keys_and_throttles_your_api() {
+    // Your bootstrap behind the lab's REST API, as `cargo workshop serve 2
+    // --api rest --api-key fan-key --rate 1 --burst 3` runs it. A token
+    // bucket holds at most BURST tokens and gains RATE a second, so over
+    // any stretch of time it admits at most BURST + RATE x its length.
+    // The test measures how long things took rather than assuming that
+    // sleeps are exact: a loaded machine loosens its bounds, never breaks
+    // them.
+    const RATE: f64 = 1.0;
+    const BURST: usize = 3;
+    let mut config = LabConfig::new("ticket-drop-2", bootstrap());
+    config.api = rest();
+    config.api_key = Some("fan-key".into());
+    config.throttle = Some((RATE, BURST as u32));
+    config.environment.insert("EVENTS".into(), EVENTS.into());
+    let lab = Arc::new(
+        Lab::start(config, Output::Quiet)
+            .await
+            .expect("the lab starts"),
+    );
+    let started = Instant::now();
+
+    let no_key = lab
+        .send(HttpRequest::new("GET", "/prod/events/midnight-tour"))
+        .await;
+    // Two idle seconds: the bucket is full, and one that saved tokens up
+    // past its burst would now hold five.
+    wait_since(started, Duration::from_secs(2)).await;
+    // Six fans at once: the gateway decides on each before any reaches the
+    // function, so a slow cold start cannot refill the bucket in between.
+    let first_sent = Instant::now();
+    let (burst, burst_secs) = fans_at_once(&lab, 6).await;
+    // Then long enough for at least one token, and three fans at once.
+    let burst_done = Instant::now();
+    wait_since(burst_done, Duration::from_secs_f64(1.2 / RATE)).await;
+    let idle_secs = burst_done.elapsed().as_secs_f64();
+    let (refill, _) = fans_at_once(&lab, 3).await;
+    let total_secs = first_sent.elapsed().as_secs_f64();
     let invocations = lab.recorder.snapshot().invocations.len();
-    if let Ok(lab) = std::sync::Arc::try_unwrap(lab) {
+    if let Ok(lab) = Arc::try_unwrap(lab) {
         lab.stop().await;
     }
 
@@ -1035,26 +1074,60 @@ async fn step_2_7_the_lab_keys_and_throttles_your_api() {
         no_key.status, 403,
         "step 2.7: a REST API with a usage plan wants its key"
     );
-    let ok: Vec<_> = answers.iter().filter(|r| r.status == 200).collect();
-    let limited: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
-    // A burst of 3, and one more token a second after that.
-    let allowed = 3 + elapsed.floor() as usize;
-    assert!(
-        ok.len() >= 3 && ok.len() <= allowed && ok.len() + limited.len() == 6,
-        "step 2.7: a burst of 3 answered, the rest 429 until the bucket refills \
-         (200: {}, 429: {}, in {elapsed:.1} s; your function answered: {})",
-        ok.len(),
-        limited.len(),
-        ok.first()
-            .map_or(String::new(), |r| String::from_utf8_lossy(&r.body)
-                .into_owned())
-    );
-    for answer in limited {
-        assert_eq!(body_json(answer), json!({"message": "Too Many Requests"}));
+    assert_eq!(body_json(&no_key), json!({"message": "Forbidden"}));
+    for answer in burst.iter().chain(&refill) {
+        match answer.status {
+            200 => assert_eq!(
+                body_json(answer)["event_id"],
+                "midnight-tour",
+                "step 2.7: an admitted request is answered by your function"
+            ),
+            429 => {
+                assert_eq!(
+                    body_json(answer),
+                    json!({"message": "Too Many Requests"}),
+                    "step 2.7: the gateway's own 429 body"
+                );
+                assert_eq!(answer.header("content-type"), Some("application/json"));
+                assert_eq!(
+                    answer.header("x-amzn-errortype"),
+                    Some("TooManyRequestsException")
+                );
+            }
+            other => panic!(
+                "step 2.7: with the key, each answer is your function's 200 or the gateway's \
+                 429; got {other}: {}",
+                String::from_utf8_lossy(&answer.body)
+            ),
+        }
     }
+    let admitted = |answers: &[HttpResponse]| answers.iter().filter(|r| r.status == 200).count();
+    let (burst_ok, refill_ok) = (admitted(&burst), admitted(&refill));
+    assert!(
+        burst_ok >= BURST,
+        "step 2.7: the bucket starts full, so a burst of {BURST} gets through \
+         ({burst_ok} of 6 fans sent at once got a 200)"
+    );
+    let most = |secs: f64| BURST + (RATE * secs).floor() as usize;
+    assert!(
+        burst_ok <= most(burst_secs),
+        "step 2.7: at most the burst of {BURST}, plus {RATE} a second, get through \
+         ({burst_ok} of 6 fans sent at once got a 200 in {burst_secs:.2} s, after 2 s idle)"
+    );
+    assert!(
+        refill_ok >= 1,
+        "step 2.7: {idle_secs:.2} s after the burst the bucket has refilled and lets a \
+         request through (0 of 3 got a 200)"
+    );
+    assert!(
+        burst_ok + refill_ok <= most(total_secs),
+        "step 2.7: over {total_secs:.2} s, at most {} requests get through; {} did",
+        most(total_secs),
+        burst_ok + refill_ok
+    );
     assert_eq!(
         invocations,
-        ok.len(),
+        burst_ok + refill_ok,
         "step 2.7: refused and throttled requests never reach the function"
     );
 }
