@@ -88,6 +88,38 @@ fn step_3_1_one_small_pool_per_environment() {
     );
 }
 
+#[test]
+fn step_3_1_a_bad_setting_is_named_and_the_password_never_shown() {
+    let error = |url: &str, timeout: Option<&str>| {
+        DbConfig::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(url.to_string()),
+            "DB_ACQUIRE_TIMEOUT_MS" => timeout.map(String::from),
+            _ => None,
+        })
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    let wrong_driver = error("mysql://app:s3cret@db:3306/tickets", None);
+    assert!(
+        wrong_driver.contains("DATABASE_URL") && wrong_driver.contains("mysql://"),
+        "step 3.1: say which setting and what is wrong with it: {wrong_driver}"
+    );
+    let no_scheme = error("app:s3cret@db/tickets", None);
+    assert!(no_scheme.contains("DATABASE_URL"), "step 3.1: {no_scheme}");
+    for message in [&wrong_driver, &no_scheme] {
+        assert!(
+            !message.contains("s3cret"),
+            "step 3.1: an error must never show the password: {message}"
+        );
+    }
+    let timeout = error("sqlite::memory:", Some("soon"));
+    assert!(
+        timeout.contains("DB_ACQUIRE_TIMEOUT_MS") && timeout.contains("soon"),
+        "step 3.1: {timeout}"
+    );
+}
+
 #[tokio::test]
 async fn step_3_1_init_opens_no_connection() {
     let db = TestDb::new(EVENTS).await;
@@ -603,6 +635,27 @@ fn step_3_6_the_token_is_the_password_and_never_the_log() {
         config.kind(),
         "postgres",
         "step 3.6: logs name the kind of database, never the URL"
+    );
+}
+
+#[test]
+fn step_3_6_a_url_iam_cannot_sign_for_says_what_is_missing() {
+    let error = |url: &str| iam::endpoint_of(url, "us-east-1").unwrap_err().to_string();
+    assert!(
+        error("proxy:5432/tickets").contains("not a URL"),
+        "step 3.6"
+    );
+    assert!(
+        error("postgres://proxy:5432/tickets").contains("names the user"),
+        "step 3.6: IAM authentication needs the database user"
+    );
+    let port = error("postgres://ticket_app:s3cret@proxy:54x2/tickets");
+    assert!(port.contains("port"), "step 3.6: {port}");
+    assert!(!port.contains("s3cret"), "step 3.6: {port}");
+    let endpoint = iam::endpoint_of("postgres://ticket_app@proxy/tickets", "eu-west-1").unwrap();
+    assert_eq!(
+        (endpoint.port, endpoint.user.as_str()),
+        (5432, "ticket_app")
     );
 }
 

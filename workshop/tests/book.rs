@@ -297,7 +297,7 @@ fn quoted_positions() -> Vec<Position> {
 /// The string literals in `code`, unescaped (`\n`, `\"`, `\\`).
 fn string_literals(code: &str) -> Vec<String> {
     let mut literals = vec![];
-    let mut chars = code.chars();
+    let mut chars = code.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '"' {
             continue;
@@ -308,6 +308,11 @@ fn string_literals(code: &str) -> Vec<String> {
                 '"' => break,
                 '\\' => match chars.next() {
                     Some('n') => literal.push('\n'),
+                    // A backslash at the end of a line continues the
+                    // string after the next line's indentation.
+                    Some('\n') => {
+                        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+                    }
                     Some(other) => literal.push(other),
                     None => {}
                 },
