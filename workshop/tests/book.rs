@@ -310,9 +310,7 @@ fn string_literals(code: &str) -> Vec<String> {
                     Some('n') => literal.push('\n'),
                     // A backslash at the end of a line continues the
                     // string after the next line's indentation.
-                    Some('\n') => {
-                        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-                    }
+                    Some('\n') => while chars.next_if(|c| c.is_whitespace()).is_some() {},
                     Some(other) => literal.push(other),
                     None => {}
                 },
