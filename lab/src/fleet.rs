@@ -194,16 +194,24 @@ impl Fleet {
                 return Err(FleetError::Start(e));
             }
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::lambda::random_uuid().to_string();
         let environment = env.id();
+        // The platform's lines, when anyone reads the logs.
+        let logs = (!self.inner.logs.is_closed()).then_some(&self.inner.logs);
         let log = |line: String| {
-            let _ = self.inner.logs.send(LogLine { environment, line });
+            if let Some(logs) = logs {
+                let _ = logs.send(LogLine { environment, line });
+            }
         };
-        log(format!("START RequestId: {request_id} Version: $LATEST"));
+        if logs.is_some() {
+            log(format!("START RequestId: {request_id} Version: $LATEST"));
+        }
         let invocation = env.invoke_as(request_id, payload).await;
         recorder.invocation(&invocation, environment);
-        log(format!("END RequestId: {}", invocation.request_id));
-        log(invocation.report_line());
+        if logs.is_some() {
+            log(format!("END RequestId: {}", invocation.request_id));
+            log(invocation.report_line());
+        }
         let keep = env.is_alive() && !self.inner.options.single_use;
         self.release(keep.then_some(env));
         Ok(invocation)

@@ -153,6 +153,10 @@ impl Gateway {
         self.recorder
             .request(response.status, latency, handled.gateway_throttled);
 
+        if self.access_log.is_closed() {
+            // Nobody reads the access log: no line to write.
+            return response;
+        }
         let (integration_latency, integration_error) = match &handled.integration {
             Some((d, error)) => (format!("{}", ms(*d).round() as u64), error.clone()),
             None => ("-".into(), "-".into()),
@@ -182,7 +186,7 @@ impl Gateway {
     }
 
     fn new_request_id(&self) -> String {
-        let id = uuid::Uuid::new_v4();
+        let id = crate::lambda::random_uuid();
         match self.options.api {
             // HTTP API ids are short, base64-looking strings.
             Api::Http => {

@@ -74,7 +74,7 @@ pub struct Lab {
     gateway: Arc<Gateway>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
-    printer: JoinHandle<()>,
+    printer: Option<JoinHandle<()>>,
     sampler: Option<JoinHandle<()>>,
     machine: Option<JoinHandle<()>>,
 }
@@ -85,7 +85,12 @@ impl Lab {
         let recorder = Arc::new(Recorder::new());
         let (log_tx, log_rx) = mpsc::unbounded_channel::<LogLine>();
         let (access_tx, access_rx) = mpsc::unbounded_channel::<String>();
-        let printer = tokio::spawn(print_lines(log_rx, access_rx, output));
+        // Quiet, nothing reads the lines: their receivers are dropped, and
+        // the fleet and the gateway, seeing nobody listen, do not write them.
+        let printer = match output {
+            Output::Print => Some(tokio::spawn(print_lines(log_rx, access_rx))),
+            Output::Quiet => None,
+        };
 
         let mut function =
             FunctionConfig::new(config.function_name.clone(), config.bootstrap.clone());
@@ -179,9 +184,11 @@ impl Lab {
         let _ = self.stop.send(());
         let _ = self.server.await;
         self.fleet.shutdown().await;
-        self.printer.abort();
-        for sampler in [self.sampler, self.machine].into_iter().flatten() {
-            sampler.abort();
+        for task in [self.printer, self.sampler, self.machine]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
     }
 }
@@ -230,24 +237,38 @@ pub fn migrate(
     }
 }
 
+/// Prints function logs on stderr and access log lines on stdout, each
+/// batch of waiting lines in one write.
 async fn print_lines(
     mut logs: mpsc::UnboundedReceiver<LogLine>,
     mut access: mpsc::UnboundedReceiver<String>,
-    output: Output,
 ) {
+    use std::io::Write as _;
+    let (mut err, mut out) = (Vec::new(), Vec::new());
     loop {
         tokio::select! {
             Some(line) = logs.recv() => {
-                if output == Output::Print {
-                    eprintln!("env-{:<3}| {}", line.environment, line.line);
-                }
+                let _ = writeln!(err, "env-{:<3}| {}", line.environment, line.line);
             }
             Some(line) = access.recv() => {
-                if output == Output::Print {
-                    println!("access | {line}");
-                }
+                let _ = writeln!(out, "access | {line}");
             }
             else => break,
+        }
+        while let Ok(line) = logs.try_recv() {
+            let _ = writeln!(err, "env-{:<3}| {}", line.environment, line.line);
+        }
+        while let Ok(line) = access.try_recv() {
+            let _ = writeln!(out, "access | {line}");
+        }
+        if !err.is_empty() {
+            let _ = std::io::stderr().lock().write_all(&err);
+            err.clear();
+        }
+        if !out.is_empty() {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+            out.clear();
         }
     }
 }
