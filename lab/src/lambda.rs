@@ -468,8 +468,7 @@ impl ExecutionEnvironment {
 
     /// Runs one event through the function, as the Invoke API does.
     pub async fn invoke(&mut self, payload: impl Into<Bytes>) -> Invocation {
-        self.invoke_as(uuid::Uuid::new_v4().to_string(), payload)
-            .await
+        self.invoke_as(random_uuid().to_string(), payload).await
     }
 
     /// [`ExecutionEnvironment::invoke`] with a request id chosen by the caller.
@@ -620,14 +619,39 @@ fn epoch_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
+/// A random version-4 UUID, from a generator per thread seeded once from
+/// the operating system (SplitMix64). Request and trace ids need only be
+/// unique; asking the OS for every one costs a system call per id.
+pub fn random_uuid() -> uuid::Uuid {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(u64::from_le_bytes(
+            uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes"),
+        ));
+    }
+    let next = || {
+        STATE.with(|state| {
+            let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            state.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+    };
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&next().to_le_bytes());
+    bytes[8..].copy_from_slice(&next().to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 /// A trace header in X-Ray's format: `Root=1-<epoch hex>-<96-bit id>`.
 pub fn new_trace_id() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let root = uuid::Uuid::new_v4().simple().to_string();
-    let parent = uuid::Uuid::new_v4().simple().to_string();
+    let root = random_uuid().simple().to_string();
+    let parent = random_uuid().simple().to_string();
     format!(
         "Root=1-{secs:08x}-{};Parent={};Sampled=0",
         &root[..24],
@@ -636,7 +660,7 @@ pub fn new_trace_id() -> String {
 }
 
 fn log_stream_name() -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = random_uuid().simple().to_string();
     format!("local/[$LATEST]{id}")
 }
 
@@ -847,6 +871,14 @@ fn api_error(status: StatusCode, error_type: &str, message: &str) -> ApiResponse
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_ids_are_version_4_and_do_not_repeat() {
+        let ids: std::collections::BTreeSet<uuid::Uuid> =
+            (0..10_000).map(|_| random_uuid()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.get_version_num() == 4));
+    }
 
     fn invocation(outcome: Outcome, duration_us: u64, init_us: Option<u64>) -> Invocation {
         Invocation {
