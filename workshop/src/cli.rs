@@ -26,28 +26,7 @@ pub enum Command {
         module: Option<u32>,
     },
     /// Build a module's bootstrap and run events through it as Lambda does.
-    Invoke {
-        /// The module number.
-        module: u32,
-        /// Run the reference solution instead of your crate.
-        #[arg(long)]
-        solution: bool,
-        /// The event: a JSON file, or - for standard input. Default: the module's sample event.
-        #[arg(long, value_name = "FILE|-")]
-        event: Option<String>,
-        /// Invoke this many times; the environment stays warm between them.
-        #[arg(long, default_value_t = 1, value_name = "K")]
-        repeat: u32,
-        /// Memory size in MB (128 to 10240).
-        #[arg(long, default_value_t = 128, value_name = "MB")]
-        memory: u32,
-        /// Function timeout in seconds.
-        #[arg(long, default_value_t = 3.0, value_name = "S")]
-        timeout: f64,
-        /// A function environment variable, as KEY=VALUE (repeatable).
-        #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-        environment: Vec<(String, String)>,
-    },
+    Invoke(InvokeArgs),
     /// Serve a module's function over HTTP, behind a local API Gateway and a fleet.
     Serve(ServeArgs),
     /// The lab: a scenario of traffic against a module's reference, with a report and charts.
@@ -158,6 +137,30 @@ pub enum ApiKind {
     Http,
     /// REST API, payload format 1.0, on a stage.
     Rest,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InvokeArgs {
+    /// The module number.
+    pub module: u32,
+    /// Run the reference solution instead of your crate.
+    #[arg(long)]
+    pub solution: bool,
+    /// The event: a JSON file, or - for standard input. Default: the module's sample event.
+    #[arg(long, value_name = "FILE|-")]
+    pub event: Option<String>,
+    /// Invoke this many times; the environment stays warm between them.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub repeat: u32,
+    /// Memory size in MB (128 to 10240).
+    #[arg(long, default_value_t = 128, value_name = "MB")]
+    pub memory: u32,
+    /// Function timeout in seconds.
+    #[arg(long, default_value_t = 3.0, value_name = "S")]
+    pub timeout: f64,
+    /// A function environment variable, as KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub environment: Vec<(String, String)>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -138,7 +138,7 @@ fn db_up_use(workshop: &Workshop) -> (String, usize) {
     let owners: Vec<u32> = workshop
         .modules
         .iter()
-        .filter(|m| m.scenarios.iter().any(|s| postgres.contains(&s.as_str())))
+        .filter(|m| postgres.iter().any(|s| m.runs(s)))
         .map(|m| m.number)
         .collect();
     let scenarios = if postgres.len() == 1 {
@@ -156,13 +156,7 @@ fn db_up_use(workshop: &Workshop) -> (String, usize) {
 
 /// Prints the report; returns false when the offline path cannot work.
 pub fn run(workshop: &Workshop) -> bool {
-    let database: Vec<u32> = workshop
-        .modules
-        .iter()
-        .filter(|m| m.needs(Need::Database))
-        .map(|m| m.number)
-        .collect();
-    let database = modules_phrase(&database);
+    let database = modules_phrase(&workshop.numbers_needing(Need::Database));
     println!("{:<13} {:<9} used for", "tool", "status");
     let mut ok = true;
     for check in CHECKS {

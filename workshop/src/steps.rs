@@ -71,6 +71,11 @@ impl Module {
     pub fn needs(&self, need: Need) -> bool {
         self.needs.contains(&need)
     }
+
+    /// Whether the module's lab page runs `scenario`.
+    pub fn runs(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
 }
 
 impl Step {
@@ -122,23 +127,33 @@ impl Workshop {
             })
     }
 
+    /// The numbers of the modules that need `need`, in order.
+    pub fn numbers_needing(&self, need: Need) -> Vec<u32> {
+        self.numbers_where(|m| m.needs(need))
+    }
+
+    /// The numbers of the modules whose lab page runs `scenario`, in order.
+    pub fn numbers_running(&self, scenario: &str) -> Vec<u32> {
+        self.numbers_where(|m| m.runs(scenario))
+    }
+
+    fn numbers_where(&self, keep: impl Fn(&Module) -> bool) -> Vec<u32> {
+        self.modules
+            .iter()
+            .filter(|m| keep(m))
+            .map(|m| m.number)
+            .collect()
+    }
+
     /// The newest module that needs `need`.
     pub fn newest_needing(&self, need: Need) -> Option<&Module> {
         self.modules.iter().rev().find(|m| m.needs(need))
     }
 
-    /// The newest module whose function answers over HTTP.
-    pub fn newest_http(&self) -> Option<&Module> {
-        self.modules.iter().rev().find(|m| m.http)
-    }
-
     /// The module a scenario runs when none is named: the newest that
     /// lists it.
     pub fn module_for_scenario(&self, scenario: &str) -> Option<&Module> {
-        self.modules
-            .iter()
-            .rev()
-            .find(|m| m.scenarios.iter().any(|s| s == scenario))
+        self.modules.iter().rev().find(|m| m.runs(scenario))
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {

@@ -24,22 +24,16 @@ pub fn run(workshop: &Workshop, action: DbAction) -> Result<ExitCode, String> {
                 "PgBouncer:  {} (transaction mode, {pool_size} server connections)",
                 urls.pgbouncer
             );
-            let modules: Vec<u32> = workshop
-                .modules
-                .iter()
-                .filter(|m| m.needs(Need::Database))
-                .map(|m| m.number)
-                .collect();
-            let modules = workshop::doctor::modules_phrase(&modules);
+            let numbers = workshop.numbers_needing(Need::Database);
+            let modules = workshop::doctor::modules_phrase(&numbers);
             println!("The lab's {modules} scenarios use them; to run {modules}'s suite on them:");
             println!(
                 "  export TEST_POSTGRES={} TEST_PGBOUNCER={}",
                 urls.postgres, urls.pgbouncer
             );
-            for module in workshop.modules.iter().filter(|m| m.needs(Need::Database)) {
+            for n in numbers {
                 println!(
-                    "  cargo test -p module-{} -- --include-ignored   # the PgBouncer tests too",
-                    module.number
+                    "  cargo test -p module-{n} -- --include-ignored   # the PgBouncer tests too"
                 );
             }
             println!("`cargo workshop db down` stops them.");

@@ -4,16 +4,19 @@ use std::time::Duration;
 
 use workshop::invoke::{Flavour, InvokeOptions, MAX_TIMEOUT_SECS};
 
+use crate::cli::InvokeArgs;
+
 /// Checks the arguments of `invoke` and turns them into options.
-pub fn options(
-    module: u32,
-    solution: bool,
-    event: Option<String>,
-    repeat: u32,
-    memory: u32,
-    timeout: f64,
-    environment: Vec<(String, String)>,
-) -> Result<InvokeOptions, String> {
+pub fn options(args: InvokeArgs) -> Result<InvokeOptions, String> {
+    let InvokeArgs {
+        module,
+        solution,
+        event,
+        repeat,
+        memory,
+        timeout,
+        environment,
+    } = args;
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err("--timeout must be a positive number of seconds".into());
     }
@@ -37,14 +40,35 @@ pub fn options(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    fn args(line: &[&str]) -> InvokeArgs {
+        let mut argv = vec!["cargo workshop", "invoke", "1"];
+        argv.extend_from_slice(line);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Invoke(args) => args,
+            _ => unreachable!("the invoke command"),
+        }
+    }
 
     #[test]
     fn timeouts_must_be_positive_seconds() {
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            let error = options(1, false, None, 1, 128, bad, vec![]).unwrap_err();
+        for bad in ["0", "-1", "NaN", "inf"] {
+            let error = options(args(&[&format!("--timeout={bad}")])).unwrap_err();
             assert!(error.contains("--timeout"), "{error}");
         }
-        let options = options(1, true, None, 2, 256, 1e9, vec![("A".into(), "1".into())]).unwrap();
+        let options = options(args(&[
+            "--solution",
+            "--repeat",
+            "2",
+            "--memory",
+            "256",
+            "--timeout",
+            "1e9",
+            "--env",
+            "A=1",
+        ]))
+        .unwrap();
         assert!(options.timeout.as_secs_f64() > MAX_TIMEOUT_SECS);
         assert_eq!(options.flavour, Flavour::Solution);
         assert_eq!(options.environment["A"], "1");

@@ -28,7 +28,7 @@ pub fn scenario_help(workshop: &Workshop) -> String {
         let Some(scenario) = all.iter().find(|s| s.name == name) else {
             continue;
         };
-        let modules = modules_running(workshop, name);
+        let modules = workshop.numbers_running(name);
         match groups.iter_mut().find(|g| g.0 == modules) {
             Some(group) => {
                 group.1.push(scenario.name);
@@ -56,23 +56,13 @@ pub fn scenario_help(workshop: &Workshop) -> String {
     format!("The scenario: {}", described.join("; "))
 }
 
-/// The numbers of the modules whose lab page runs `scenario`.
-fn modules_running(workshop: &Workshop, scenario: &str) -> Vec<u32> {
-    workshop
-        .modules
-        .iter()
-        .filter(|m| m.scenarios.iter().any(|s| s == scenario))
-        .map(|m| m.number)
-        .collect()
-}
-
 /// The module `--module` names, or the newest that runs the scenario.
 fn module_for<'w>(
     workshop: &'w Workshop,
     module: Option<u32>,
     scenario: &str,
 ) -> Result<&'w Module, String> {
-    let runs = modules_running(workshop, scenario);
+    let runs = workshop.numbers_running(scenario);
     let Some(n) = module else {
         return workshop
             .module_for_scenario(scenario)
@@ -165,7 +155,7 @@ mod tests {
         }
         for name in known {
             assert!(
-                !modules_running(&workshop, name).is_empty(),
+                !workshop.numbers_running(name).is_empty(),
                 "no module in steps.toml runs the {name} scenario"
             );
         }
@@ -175,7 +165,7 @@ mod tests {
     fn scenarios_with_a_database_run_only_on_modules_that_have_one() {
         let workshop = Workshop::load();
         for scenario in scenario::scenarios() {
-            for n in modules_running(&workshop, scenario.name) {
+            for n in workshop.numbers_running(scenario.name) {
                 let module = workshop.module(n).unwrap();
                 if scenario.needs_postgres() {
                     assert!(
@@ -192,7 +182,7 @@ mod tests {
     fn a_scenario_runs_the_newest_module_that_lists_it() {
         let workshop = Workshop::load();
         for scenario in scenario::scenarios() {
-            let runs = modules_running(&workshop, scenario.name);
+            let runs = workshop.numbers_running(scenario.name);
             let chosen = module_for(&workshop, None, scenario.name).unwrap();
             assert_eq!(Some(&chosen.number), runs.last());
             for n in &runs {
@@ -213,7 +203,7 @@ mod tests {
         assert!(!first.http);
         let error = module_for(&workshop, Some(first.number), "flash-sale").unwrap_err();
         assert!(error.contains("invoke"), "{error}");
-        let storm = modules_running(&workshop, "storm");
+        let storm = workshop.numbers_running("storm");
         let other = workshop
             .modules
             .iter()

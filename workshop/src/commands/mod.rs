@@ -24,24 +24,8 @@ pub fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             }
             Ok(exit(runner::verify(workshop, module)?))
         }
-        Command::Invoke {
-            module,
-            solution,
-            event,
-            repeat,
-            memory,
-            timeout,
-            environment,
-        } => {
-            let options = invoke::options(
-                module,
-                solution,
-                event,
-                repeat,
-                memory,
-                timeout,
-                environment,
-            )?;
+        Command::Invoke(args) => {
+            let options = invoke::options(args)?;
             let failed = runtime()?.block_on(workshop::invoke::run(workshop, &options))?;
             Ok(exit(failed == 0))
         }
