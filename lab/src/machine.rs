@@ -3,6 +3,8 @@
 //! and when its cores are saturated every duration and latency grows for
 //! reasons AWS would not show. The report says when that happened.
 
+use std::time::Duration;
+
 /// At or above this share of all cores busy, the machine is saturated.
 pub const SATURATED: f64 = 0.9;
 
@@ -58,6 +60,81 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// CPU time used, user and system together, by whom `who` names: this
+/// process, its children that have exited and been waited for, or the
+/// calling thread (Linux only). `None` where the OS does not count it.
+pub fn cpu_used(who: Who) -> Option<Duration> {
+    let who = match who {
+        Who::Process => libc::RUSAGE_SELF,
+        Who::Children => libc::RUSAGE_CHILDREN,
+        #[cfg(target_os = "linux")]
+        Who::Thread => libc::RUSAGE_THREAD,
+        #[cfg(not(target_os = "linux"))]
+        Who::Thread => return None,
+    };
+    // SAFETY: getrusage writes one `rusage` into the zeroed struct it is
+    // given and reads nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(who, &mut usage) != 0 {
+            return None;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    Some(time(usage.ru_utime) + time(usage.ru_stime))
+}
+
+/// Whose CPU time [`cpu_used`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Process,
+    Children,
+    Thread,
+}
+
+/// The CPU a run cost, split between the lab itself (the gateway, the
+/// fleet and the Runtime API), the function's processes and the load
+/// generator, so the report can tell the laptop's share from the
+/// function's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunCpu {
+    pub lab: Duration,
+    pub functions: Duration,
+    pub load: Duration,
+}
+
+/// Readings taken when a run starts; [`CpuMeter::finish`] turns them into
+/// a [`RunCpu`] once the run's processes have exited.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    process: Duration,
+    children: Duration,
+}
+
+impl CpuMeter {
+    pub fn start() -> Option<CpuMeter> {
+        Some(CpuMeter {
+            process: cpu_used(Who::Process)?,
+            children: cpu_used(Who::Children)?,
+        })
+    }
+
+    /// `load` is the CPU the load generator's own thread used; the rest of
+    /// this process's time since `start` is the lab's.
+    pub fn finish(&self, load: Duration) -> Option<RunCpu> {
+        let process = cpu_used(Who::Process)?.checked_sub(self.process)?;
+        let functions = cpu_used(Who::Children)?.checked_sub(self.children)?;
+        Some(RunCpu {
+            lab: process.saturating_sub(load),
+            functions,
+            load,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +156,34 @@ mod tests {
             assert!(CpuTimes::now().is_some());
         }
         assert!(cores() >= 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cpu_time_is_split_between_the_load_thread_and_the_rest() {
+        // Spins until the calling thread has used `d` of CPU.
+        let spin = |d: Duration| {
+            let mut x = 0u64;
+            while cpu_used(Who::Thread).unwrap() < d {
+                for _ in 0..10_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            }
+        };
+        let meter = CpuMeter::start().expect("getrusage counts this process");
+        let start = cpu_used(Who::Thread).unwrap();
+        let load = std::thread::spawn(move || {
+            spin(Duration::from_millis(200));
+            cpu_used(Who::Thread).unwrap()
+        })
+        .join()
+        .unwrap();
+        spin(start + Duration::from_millis(100));
+        let cpu = meter.finish(load).unwrap();
+        assert_eq!(cpu.load, load);
+        assert!(load >= Duration::from_millis(200), "{cpu:?}");
+        // The rest of the process (this thread, and any other test running
+        // beside it) is the lab's; no child exited.
+        assert!(cpu.lab >= Duration::from_millis(100), "{cpu:?}");
     }
 }

@@ -37,6 +37,9 @@ pub struct RunReport {
     pub database_limit: Option<u32>,
     /// How many new environments the fleet may start a second.
     pub scale_per_second: Option<f64>,
+    /// The CPU the run cost this machine, by whom; `None` where the OS
+    /// does not say.
+    pub cpu: Option<crate::machine::RunCpu>,
 }
 
 /// The estimated AWS bill of a run.
@@ -155,6 +158,32 @@ impl RunReport {
         ))
     }
 
+    /// What the lab itself cost this machine per invocation, beside what
+    /// the function's processes and the load generator cost: on Lambda only
+    /// the function's share runs, on a host of its own.
+    fn lab_cpu(&self) -> Option<String> {
+        let cpu = self.cpu?;
+        let invocations = self.metrics.invocations.len();
+        if invocations == 0 {
+            return None;
+        }
+        let per = |d: std::time::Duration| {
+            let us = d.as_secs_f64() * 1e6 / invocations as f64;
+            if us >= 10_000.0 {
+                format!("{:.0} ms", us / 1000.0)
+            } else {
+                format!("{us:.0} us")
+            }
+        };
+        Some(format!(
+            "CPU per invocation: the lab {} (gateway, fleet, Runtime API), the function's processes {}, \
+             the load generator {}; on Lambda only the function's runs, on a host of its own",
+            per(cpu.lab),
+            per(cpu.functions),
+            per(cpu.load)
+        ))
+    }
+
     /// The run as text.
     pub fn text(&self) -> String {
         let mut out = String::new();
@@ -237,6 +266,9 @@ impl RunReport {
         }
         if let Some(laptop) = self.laptop() {
             let _ = writeln!(out, "  laptop     {laptop}");
+        }
+        if let Some(lab_cpu) = self.lab_cpu() {
+            let _ = writeln!(out, "  lab's CPU  {lab_cpu}");
         }
         let c = self.cost();
         let api = if self.rest_api {

@@ -339,6 +339,7 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             DatabaseSpec::Postgres { limit, .. } => limit,
             DatabaseSpec::Default => None,
         };
+        let meter = crate::machine::CpuMeter::start();
         let lab = Lab::start(config, Output::Quiet).await?;
         eprintln!(
             "\nRun {}/{}: {} — {} ({} requests)",
@@ -360,11 +361,12 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             request_timeout: Duration::from_secs(35),
             progress: true,
         };
-        let load = load::run(options).await;
+        let (load, load_cpu) = load_on_its_own_thread(options).await?;
         let metrics = lab.recorder.snapshot();
         let memory_mb = lab.config.memory_mb;
         let rest_api = matches!(lab.config.api, Api::Rest { .. });
         lab.stop().await;
+        let cpu = meter.zip(load_cpu).and_then(|(m, load)| m.finish(load));
         reports.push(RunReport {
             label: run.label.into(),
             description: run.description.into(),
@@ -379,7 +381,34 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             seats_on_sale: Some(run.seats),
             database_limit,
             scale_per_second: run.fleet.scale_per_second,
+            cpu,
         });
     }
     Ok(reports)
+}
+
+/// Runs the load generator on a thread and a runtime of its own, so the CPU
+/// it uses can be told apart from the lab's; returns its report and that
+/// thread's CPU time (`None` where the OS does not count it per thread).
+async fn load_on_its_own_thread(
+    options: load::LoadOptions,
+) -> Result<(Result<load::LoadReport, String>, Option<Duration>), String> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("load".into())
+        .spawn(move || {
+            let report = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(load::run(options)),
+                Err(e) => Err(format!("cannot start the load generator's runtime: {e}")),
+            };
+            let cpu = crate::machine::cpu_used(crate::machine::Who::Thread);
+            let _ = done.send((report, cpu));
+        })
+        .map_err(|e| format!("cannot start the load generator's thread: {e}"))?;
+    result
+        .await
+        .map_err(|_| "the load generator's thread ended without a report".to_string())
 }
