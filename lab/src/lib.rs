@@ -17,6 +17,7 @@
 //! - [`fleet`]: environments started, reused and throttled as Lambda does.
 //! - [`gateway`]: the local API Gateway in front of a fleet.
 //! - [`db`]: a throwaway PostgreSQL and PgBouncer, and each run's database.
+//! - [`secrets`]: a local Secrets Manager, its calls signed with SigV4.
 //! - [`stack`]: one running lab, the gateway in front of its fleet
 //!   ([`Lab`]).
 //! - [`load`], [`report`], [`scenario`] (feature `load`): open-loop traffic,
@@ -40,6 +41,7 @@ pub mod paths;
 pub mod report;
 #[cfg(feature = "load")]
 pub mod scenario;
+pub mod secrets;
 pub mod stack;
 pub mod throttle;
 
