@@ -18,6 +18,7 @@
 //! - [`gateway`]: the local API Gateway in front of a fleet.
 //! - [`db`]: a throwaway PostgreSQL and PgBouncer, and each run's database.
 //! - [`secrets`]: a local Secrets Manager, its calls signed with SigV4.
+//! - [`xray`]: a collector of X-Ray segments, and the traces they make.
 //! - [`stack`]: one running lab, the gateway in front of its fleet
 //!   ([`Lab`]).
 //! - [`load`], [`report`], [`scenario`] (feature `load`): open-loop traffic,
@@ -44,6 +45,7 @@ pub mod scenario;
 pub mod secrets;
 pub mod stack;
 pub mod throttle;
+pub mod xray;
 
 pub use db::LabDatabase;
 pub use stack::{Lab, LabConfig, Output};
