@@ -413,29 +413,42 @@ impl ExecutionEnvironment {
             }
             InitPhase::Pending(_) => {}
         }
-        let InitPhase::Pending(rx) = std::mem::replace(&mut self.init, InitPhase::Dead) else {
+        let InitPhase::Pending(mut rx) = std::mem::replace(&mut self.init, InitPhase::Dead) else {
             unreachable!("checked above");
         };
         let init_timeout = INIT_TIMEOUT.max(self.config.timeout);
+        let failed = |error_type: String, payload: Bytes| {
+            let message = serde_json::from_slice::<serde_json::Value>(&payload)
+                .ok()
+                .and_then(|v| {
+                    v.get("errorMessage")
+                        .and_then(|m| m.as_str())
+                        .map(String::from)
+                })
+                .unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
+            Outcome::InitError {
+                error_type,
+                message,
+            }
+        };
         let result = tokio::select! {
-            signal = rx => match signal {
+            signal = &mut rx => match signal {
                 Ok(InitSignal::Ready(at)) => Ok(at - self.spawned_at),
-                Ok(InitSignal::Failed { error_type, payload }) => {
-                    let message = serde_json::from_slice::<serde_json::Value>(&payload)
-                        .ok()
-                        .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(String::from))
-                        .unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
-                    Err(Outcome::InitError { error_type, message })
-                }
+                Ok(InitSignal::Failed { error_type, payload }) => Err(failed(error_type, payload)),
                 Err(_) => Err(Outcome::InitError {
                     error_type: "Runtime.Unknown".into(),
                     message: "the Runtime API stopped during init".into(),
                 }),
             },
-            status = self.child.wait() => Err(Outcome::InitError {
-                error_type: "Runtime.ExitError".into(),
-                message: format!("Runtime exited with error: {}", describe_exit(status)),
-            }),
+            // A runtime that reported its INIT error and then exited: the
+            // report is what Lambda shows, not the exit.
+            status = self.child.wait() => match rx.try_recv() {
+                Ok(InitSignal::Failed { error_type, payload }) => Err(failed(error_type, payload)),
+                _ => Err(Outcome::InitError {
+                    error_type: "Runtime.ExitError".into(),
+                    message: format!("Runtime exited with error: {}", describe_exit(status)),
+                }),
+            },
             _ = tokio::time::sleep(init_timeout) => Err(Outcome::InitError {
                 error_type: "Runtime.InitTimeout".into(),
                 message: format!(
