@@ -25,6 +25,6 @@ pub mod problem;
 pub mod routes;
 pub mod store;
 
-pub use app::{App, router};
+pub use app::{App, router, with_layers};
 pub use problem::{ApiError, Problem};
 pub use store::{Booking, EventStatus, MemoryTickets, Tickets};

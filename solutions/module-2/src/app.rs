@@ -56,6 +56,13 @@ pub fn router<T: Tickets>(app: Arc<App<T>>) -> Router {
     //> // Until then this router has no routes: every request is a 404.
     //> let routes = Router::new();
     //- end
+    with_layers(routes)
+}
+
+/// What every request and response goes through, around any set of
+/// routes: module 4 adds its own routes to module 2's and wraps them the
+/// same way.
+pub fn with_layers(routes: Router) -> Router {
     let api = routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(gateway::cors())
