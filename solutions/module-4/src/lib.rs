@@ -11,7 +11,7 @@
 //! | `secrets.rs`  | 4.2  | a cache with a TTL: one call per environment, not per request |
 //! | `tickets.rs`  | 4.3  | tickets signed with a key from Secrets Manager, and its rollover |
 //! | `routes.rs`   | 4.4  | the reservation's ticket, and the door that checks it   |
-//! | `main.rs`     |      | the bootstrap                                           |
+//! | `main.rs`     | 4.5  | the bootstrap: keys at INIT, INIT errors that name the secret |
 //!
 //! The suite is `tests/module-4/`.
 
