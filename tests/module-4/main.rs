@@ -7,16 +7,20 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use lab::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Outcome};
 use module_1::Config;
+use module_2::Tickets;
 use module_2::{App, MemoryTickets};
-use module_4::secrets::{self, CURRENT, PREVIOUS, SecretCache, SecretError};
+use module_3::db::DbConfig;
+use module_4::secrets::{self, CURRENT, PREVIOUS, SecretCache, SecretError, SecretValue};
 use module_4::tickets::TicketError;
-use module_4::{Keyring, TicketKeys, router};
+use module_4::{DbCredentials, DbSecret, Keyring, RotatingTickets, TicketKeys, router};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use support::*;
 use tower::ServiceExt;
@@ -280,7 +284,7 @@ fn api(secrets: &Secrets, id: &str) -> axum::Router {
     router(
         app,
         Keyring {
-            cache: cache(secrets, LONG),
+            cache: Arc::new(cache(secrets, LONG)),
             secret_id: id.into(),
         },
     )
@@ -409,6 +413,230 @@ async fn step_4_4_an_environment_that_missed_the_rotation_still_opens_the_door()
     assert_eq!(answer["signed_with"], "AWSCURRENT");
 }
 
+/* ------------------------------ step 4.5 ------------------------------ */
+
+/// A version of `id` holding `json`, as a fetch would return it.
+fn version_of(id: &str, json: &str) -> SecretValue {
+    SecretValue {
+        id: id.into(),
+        version_id: "v1".into(),
+        stages: vec![CURRENT.into()],
+        value: SecretString::from(json.to_string()),
+    }
+}
+
+const DB_PASSWORD: &str = "hunter2:/@?#%";
+
+#[test]
+fn step_4_5_the_database_secret_is_read_as_rds_writes_it() {
+    let json = db_secret("db.internal", 6432, "ticket_app", DB_PASSWORD, "tickets");
+    let secret = DbSecret::parse(&version_of("prod/db", &json)).expect("an RDS-shaped secret");
+    assert_eq!(
+        (secret.engine.as_str(), secret.host.as_str(), secret.port),
+        ("postgres", "db.internal", 6432)
+    );
+    assert_eq!(secret.username, "ticket_app");
+    assert_eq!(secret.password.expose_secret(), DB_PASSWORD);
+    assert_eq!(secret.dbname.as_deref(), Some("tickets"));
+    let printed = format!("{secret:?}");
+    assert!(
+        !printed.contains("hunter2"),
+        "Debug prints the password: {printed}"
+    );
+    // Characters that mean something in a URL are encoded, not lost.
+    assert!(secret.connect_options(None).is_ok());
+    assert!(secret.connect_options(Some("proxy.internal")).is_ok());
+    // RDS's own master-user secrets carry only what RDS needs.
+    let master = r#"{"engine":"postgres","host":"db","username":"postgres","password":"pw"}"#;
+    let secret = DbSecret::parse(&version_of("rds!cluster", master)).unwrap();
+    assert_eq!((secret.port, secret.dbname), (5432, None));
+}
+
+#[test]
+fn step_4_5_a_wrong_database_secret_names_the_field_never_the_value() {
+    let cases = [
+        ("a password, not JSON", "hunter2-plain".to_string()),
+        (
+            "the port as text",
+            r#"{"engine":"postgres","host":"db","port":"hunter2-port","username":"u","password":"p"}"#.into(),
+        ),
+        (
+            "the password as a number",
+            r#"{"engine":"postgres","host":"db","username":"u","password":7321987}"#.into(),
+        ),
+        (
+            "no password",
+            r#"{"engine":"postgres","host":"db","username":"u"}"#.into(),
+        ),
+        ("a JSON string", r#""hunter2-string""#.into()),
+        (
+            "another engine",
+            r#"{"engine":"mysql","host":"db","username":"u","password":"hunter2-mysql"}"#.into(),
+        ),
+    ];
+    let mut report = String::new();
+    for (what, json) in cases {
+        let error = DbSecret::parse(&version_of("prod/db", &json))
+            .expect_err(what)
+            .to_string();
+        for leak in ["hunter2", "7321987"] {
+            assert!(
+                !error.contains(leak),
+                "{what}: the error quotes the value: {error}"
+            );
+        }
+        assert!(matches!(
+            DbSecret::parse(&version_of("prod/db", &json)),
+            Err(SecretError::WrongShape { .. })
+        ));
+        report.push_str(&format!("{what}: {error}\n"));
+    }
+    insta::assert_snapshot!(report);
+}
+
+/* ------------------------------ step 4.6 ------------------------------ */
+
+#[tokio::test]
+async fn step_4_6_a_halfway_rotation_finds_the_pending_password() {
+    let secrets = Secrets::start().await;
+    let id = secrets
+        .create("db", &db_secret("db", 5432, "app", "first", "tickets"))
+        .await;
+    let cache = Arc::new(cache(&secrets, LONG));
+    let (credentials, _) = DbCredentials::load(cache, &id, None).await.unwrap();
+    let first = credentials.version_in_use();
+    assert_eq!(Some(first.clone()), secrets.version_at(&id, CURRENT).await);
+
+    // Refused, yet nothing was rotated: nothing newer to try.
+    assert!(credentials.renew().await.unwrap().is_none());
+    assert_eq!(credentials.version_in_use(), first);
+
+    // setSecret has changed the password; AWSCURRENT has not moved yet.
+    let pending = secrets
+        .put_pending(&id, &db_secret("db", 5432, "app", "second", "tickets"))
+        .await;
+    assert!(credentials.renew().await.unwrap().is_some());
+    assert_eq!(credentials.version_in_use(), pending, "AWSPENDING, halfway");
+
+    // finishSecret: AWSCURRENT is the version already in use.
+    secrets.finish(&id, &pending).await;
+    assert!(credentials.renew().await.unwrap().is_none());
+    assert_eq!(credentials.version_in_use(), pending);
+
+    // A whole rotation later: the new AWSCURRENT.
+    secrets
+        .rotate(&id, &db_secret("db", 5432, "app", "third", "tickets"))
+        .await;
+    assert!(credentials.renew().await.unwrap().is_some());
+    assert_eq!(
+        Some(credentials.version_in_use()),
+        secrets.version_at(&id, CURRENT).await
+    );
+}
+
+#[tokio::test]
+async fn step_4_6_a_secret_of_the_wrong_shape_fails_the_load() {
+    let secrets = Secrets::start().await;
+    let id = secrets.create("db", "hunter2-plain").await;
+    let cache = Arc::new(cache(&secrets, LONG));
+    let error = DbCredentials::load(cache, &id, None).await.err().unwrap();
+    assert_eq!(error.kind(), "SecretWrongShape");
+    assert!(error.to_string().contains(&id));
+    assert!(!error.to_string().contains("hunter2"));
+}
+
+#[tokio::test]
+#[ignore = "needs TEST_POSTGRES (cargo workshop db up)"]
+async fn step_4_6_a_password_rotation_under_traffic_loses_no_request() {
+    let Some((admin_url, host, port)) = test_postgres() else {
+        panic!("set TEST_POSTGRES=postgres://USER:PASS@HOST:PORT (cargo workshop db up)");
+    };
+    sqlx::any::install_default_drivers();
+    let secrets = Secrets::start().await;
+    let n = std::process::id();
+    let (user, dbname) = (format!("rotating_{n}"), format!("rotation_{n}"));
+    let admin = sqlx::AnyPool::connect(&format!("{admin_url}/postgres"))
+        .await
+        .expect("TEST_POSTGRES answers");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {dbname}"),
+        format!("DROP ROLE IF EXISTS {user}"),
+        format!("CREATE ROLE {user} LOGIN PASSWORD 'first-password'"),
+        format!("CREATE DATABASE {dbname} OWNER {user}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let secret = |password: &str| db_secret(&host, port, &user, password, &dbname);
+    let id = secrets.create("db", &secret("first-password")).await;
+    let cache = Arc::new(cache(&secrets, LONG));
+    let (credentials, options) = DbCredentials::load(cache, &id, None).await.unwrap();
+    let db_config = DbConfig::from_lookup(|_| None).unwrap();
+    let pool = module_3::db::pool_options(&db_config).connect_lazy_with(options);
+    module_3::db::prepare(&pool, &config())
+        .await
+        .expect("migrate");
+    let tickets = RotatingTickets::new(module_3::SqlTickets::new(pool), Some(credentials));
+
+    // Every session of the user ends, as after a freeze or an idle minute:
+    // the next request opens a new connection.
+    let disconnect = async || {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{user}'"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+    };
+    let mut failures = Vec::new();
+    let mut pending = String::new();
+    for i in 0..60 {
+        match i {
+            // createSecret and setSecret: the database has the new password,
+            // AWSCURRENT still the old one.
+            20 => {
+                pending = secrets.put_pending(&id, &secret("second-password")).await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "ALTER ROLE {user} PASSWORD 'second-password'"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
+                disconnect().await;
+                let old = sqlx::AnyPool::connect(&format!(
+                    "postgres://{user}:first-password@{host}:{port}/{dbname}"
+                ))
+                .await;
+                let refused = matches!(&old, Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("28P01"));
+                assert!(refused, "the old password still works: no window to test");
+            }
+            // finishSecret.
+            40 => {
+                secrets.finish(&id, &pending).await;
+                disconnect().await;
+            }
+            _ => {}
+        }
+        let request = module_1::ReserveRequest {
+            event_id: "midnight-tour".into(),
+            customer_id: format!("fan-{i}"),
+            quantity: 1,
+        };
+        if let Err(e) = tickets.reserve(&request, Some(&format!("key-{i}"))).await {
+            failures.push(format!("request {i}: {e:?}"));
+        }
+    }
+    assert_eq!(
+        failures,
+        Vec::<String>::new(),
+        "requests lost to the rotation"
+    );
+    let status = tickets.event("midnight-tour").await.unwrap().unwrap();
+    assert_eq!(status.seats_left, 100 - 60);
+}
+
 /* ------------------------------ the bootstrap ------------------------------ */
 
 async fn environment(
@@ -433,7 +661,7 @@ async fn environment(
 }
 
 #[tokio::test]
-async fn step_4_5_a_key_that_cannot_be_had_fails_init_with_its_id() {
+async fn step_4_8_a_key_that_cannot_be_had_fails_init_with_its_id() {
     let secrets = Secrets::start().await;
     let missing = secrets.id("no-such-key");
     let (mut env, _) = environment(&secrets, &[("TICKET_KEY_SECRET_ID", missing.clone())]).await;
@@ -477,7 +705,7 @@ async fn step_4_5_a_key_that_cannot_be_had_fails_init_with_its_id() {
 }
 
 #[tokio::test]
-async fn step_4_5_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
+async fn step_4_8_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
     let secrets = Secrets::start().await;
     let id = secrets.create("ticket-signing-key", KEY_ONE).await;
     let dir = scratch_dir().join(secrets.id("bootstrap").replace('/', "-"));

@@ -90,21 +90,15 @@ impl Secrets {
     /// A rotation as Secrets Manager's rotation function does it: the new
     /// version as AWSPENDING, then AWSCURRENT moved onto it.
     pub async fn rotate(&self, id: &str, value: &str) {
-        let client = self.client();
-        let current = client
-            .describe_secret()
-            .secret_id(id)
-            .send()
-            .await
-            .expect("describe the secret");
-        let old = current
-            .version_ids_to_stages()
-            .into_iter()
-            .flatten()
-            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
-            .map(|(v, _)| v.clone())
-            .expect("a current version");
-        let pending = client
+        let pending = self.put_pending(id, value).await;
+        self.finish(id, &pending).await;
+    }
+
+    /// A rotation's first step (createSecret): the new value as
+    /// AWSPENDING, AWSCURRENT where it was. Its version id.
+    pub async fn put_pending(&self, id: &str, value: &str) -> String {
+        let pending = self
+            .client()
             .put_secret_value()
             .secret_id(id)
             .secret_string(value)
@@ -112,15 +106,40 @@ impl Secrets {
             .send()
             .await
             .expect("put the pending version");
+        pending.version_id().unwrap().to_string()
+    }
+
+    /// A rotation's last step (finishSecret): AWSCURRENT moved onto
+    /// `version`.
+    pub async fn finish(&self, id: &str, version: &str) {
+        let client = self.client();
+        let current = self.version_at(id, "AWSCURRENT").await;
         client
             .update_secret_version_stage()
             .secret_id(id)
             .version_stage("AWSCURRENT")
-            .move_to_version_id(pending.version_id().unwrap())
-            .remove_from_version_id(old)
+            .move_to_version_id(version)
+            .remove_from_version_id(current.expect("a current version"))
             .send()
             .await
             .expect("promote the pending version");
+    }
+
+    /// The version that holds `stage`, if any.
+    pub async fn version_at(&self, id: &str, stage: &str) -> Option<String> {
+        let described = self
+            .client()
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .expect("describe the secret");
+        described
+            .version_ids_to_stages()
+            .into_iter()
+            .flatten()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(v, _)| v.clone())
     }
 
     /// GetSecretValue calls so far, where the endpoint counts them (the
@@ -176,6 +195,28 @@ pub fn bootstrap() -> PathBuf {
         .or(option_env!("CARGO_BIN_EXE_module-4-solution"))
         .expect("the crate under test has a module-4 bootstrap binary");
     PathBuf::from(path)
+}
+
+/// A database secret in the JSON shape RDS writes.
+pub fn db_secret(host: &str, port: u16, user: &str, password: &str, dbname: &str) -> String {
+    serde_json::json!({
+        "engine": "postgres",
+        "host": host,
+        "port": port,
+        "username": user,
+        "password": password,
+        "dbname": dbname,
+    })
+    .to_string()
+}
+
+/// `TEST_POSTGRES`'s server (`postgres://USER:PASS@HOST:PORT`): the admin
+/// URL, the host and the port.
+pub fn test_postgres() -> Option<(String, String, u16)> {
+    let url = std::env::var("TEST_POSTGRES").ok()?;
+    let authority = url.split_once('@')?.1.trim_end_matches('/');
+    let (host, port) = authority.rsplit_once(':')?;
+    Some((url.clone(), host.to_string(), port.parse().ok()?))
 }
 
 pub fn scratch_dir() -> PathBuf {

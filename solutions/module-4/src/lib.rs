@@ -11,15 +11,19 @@
 //! | `secrets.rs`  | 4.2  | a cache with a TTL: one call per environment, not per request |
 //! | `tickets.rs`  | 4.3  | tickets signed with a key from Secrets Manager, and its rollover |
 //! | `routes.rs`   | 4.4  | the reservation's ticket, and the door that checks it   |
-//! | `main.rs`     | 4.5  | the bootstrap: keys at INIT, INIT errors that name the secret |
+//! | `database.rs` | 4.5  | the database's credentials from their secret, never quoted |
+//! | `database.rs` | 4.6  | a password rotation that loses no request               |
+//! | `main.rs`     | 4.8  | the bootstrap: keys at INIT, INIT errors that name the secret |
 //!
 //! The suite is `tests/module-4/`.
 
+pub mod database;
 pub mod init;
 pub mod routes;
 pub mod secrets;
 pub mod tickets;
 
+pub use database::{DbCredentials, DbSecret, RotatingTickets};
 pub use routes::{Keyring, router};
 pub use secrets::{SecretCache, SecretError, SecretValue};
 pub use tickets::TicketKeys;

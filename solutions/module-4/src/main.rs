@@ -1,15 +1,20 @@
 //! The bootstrap: module 3's API over its database, with tickets signed by
-//! a key from Secrets Manager.
+//! a key from Secrets Manager, and the database's password from there too
+//! when `DB_SECRET_ID` is set.
 //!
-//! INIT fetches the signing key (both stages) once, through the cache; a
-//! key that cannot be had fails INIT with the secret's id and the reason.
+//! INIT fetches the signing key (both stages) and the database secret once,
+//! through one cache; a secret that cannot be had fails INIT with its id
+//! and the reason.
+
+use std::sync::Arc;
 
 use lambda_http::{Error, tracing};
 use module_1::{Config, logging};
 use module_3::SqlTickets;
 use module_3::db::{self, DbConfig};
 use module_4::secrets::{self, SecretCache};
-use module_4::{Keyring, TicketKeys, init, router};
+use module_4::{DbCredentials, Keyring, RotatingTickets, TicketKeys, init, router};
+use sqlx::AnyPool;
 
 /// `TICKET_KEY_SECRET_ID` when unset.
 const DEFAULT_TICKET_KEY_SECRET_ID: &str = "workshop/ticket-signing-key";
@@ -25,31 +30,54 @@ async fn main() -> Result<(), Error> {
         Ok(c) => c,
         Err(e) => return Err(init::fail("InvalidConfig", e.to_string()).await),
     };
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
-        // Module 3's schema and events: no secret is needed to apply them.
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&db_config.url)
-            .await?;
-        return Ok(db::prepare(&pool, &config).await?);
-    }
     let ttl = match secrets::ttl_from_env() {
         Ok(ttl) => ttl,
         Err(e) => return Err(init::fail("InvalidConfig", e).await),
     };
+    let cache = Arc::new(SecretCache::new(secrets::client().await, ttl));
+    let (pool, credentials) = match database(&db_config, &cache).await {
+        Ok(database) => database,
+        Err((kind, message)) => return Err(init::fail(kind, message).await),
+    };
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        // Module 3's schema and events; the signing key is not needed.
+        return Ok(db::prepare(&pool, &config).await?);
+    }
     let secret_id = std::env::var("TICKET_KEY_SECRET_ID")
         .unwrap_or_else(|_| DEFAULT_TICKET_KEY_SECRET_ID.into());
-    let cache = SecretCache::new(secrets::client().await, ttl);
     // Fetched now, not at the first request: a missing or unreadable key
     // fails INIT, where the cold start's log says which secret and why.
     if let Err(e) = TicketKeys::load(&cache, &secret_id).await {
         return Err(init::fail(e.kind(), e.to_string()).await);
     }
-    let pool = db::connect(&db_config)?;
-    let tickets = SqlTickets::new(pool);
+    let database = match &credentials {
+        Some(c) => format!("postgres, credentials from secret {}", c.secret_id()),
+        None => db_config.kind().to_string(),
+    };
+    let tickets = RotatingTickets::new(SqlTickets::new(pool), credentials);
     let app = module_2::App::new(config, tickets);
     let api = router(app, Keyring { cache, secret_id });
-    tracing::info!(database = db_config.kind(), "init complete");
+    tracing::info!(database, "init complete");
     lambda_http::run(api).await
+}
+
+/// The pool: from `DB_SECRET_ID`'s secret when set (`DB_HOST`, the proxy,
+/// in place of its host when set), else from `DATABASE_URL` as in module 3.
+/// Lazy either way: no connection is opened before a request needs it.
+async fn database(
+    db_config: &DbConfig,
+    cache: &Arc<SecretCache>,
+) -> Result<(AnyPool, Option<DbCredentials>), (&'static str, String)> {
+    let Ok(secret_id) = std::env::var("DB_SECRET_ID") else {
+        // sqlx's error names the driver's reason, never the URL.
+        let pool = db::connect(db_config).map_err(|e| ("InvalidConfig", e.to_string()))?;
+        return Ok((pool, None));
+    };
+    let host = std::env::var("DB_HOST").ok();
+    let (credentials, options) = DbCredentials::load(cache.clone(), &secret_id, host)
+        .await
+        .map_err(|e| (e.kind(), e.to_string()))?;
+    sqlx::any::install_default_drivers();
+    let pool = db::pool_options(db_config).connect_lazy_with(options);
+    Ok((pool, Some(credentials)))
 }

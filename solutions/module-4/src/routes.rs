@@ -23,7 +23,7 @@ use crate::tickets::{TicketError, TicketKeys};
 
 /// The signing key's secret and the cache it is read through.
 pub struct Keyring {
-    pub cache: SecretCache,
+    pub cache: Arc<SecretCache>,
     pub secret_id: String,
 }
 

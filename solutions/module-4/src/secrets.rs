@@ -26,6 +26,9 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 pub const CURRENT: &str = "AWSCURRENT";
 /// The version `AWSCURRENT` had before the last rotation.
 pub const PREVIOUS: &str = "AWSPREVIOUS";
+/// The version a rotation is putting in place, before it becomes
+/// `AWSCURRENT`.
+pub const PENDING: &str = "AWSPENDING";
 
 /// One version of a secret. The value is a [`SecretString`]: its `Debug`
 /// prints `[REDACTED]`, and reading it takes an explicit
