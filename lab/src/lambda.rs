@@ -34,6 +34,11 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use serde_json::json;
+
+pub use crate::ids::random_uuid;
+use crate::xray::{Collector, TraceHeader, epoch_seconds, new_id};
+
 /// Lambda's limit on a synchronous response payload (6 MB).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 /// How long Lambda lets an on-demand environment initialise.
@@ -74,6 +79,10 @@ pub struct FunctionConfig {
     pub timeout: Duration,
     /// The function's own environment variables, as set in its configuration.
     pub environment: BTreeMap<String, String>,
+    /// Active tracing: where the environments' segments go. Lambda then
+    /// samples each invocation, records its own segments for it and gives
+    /// the function `AWS_XRAY_DAEMON_ADDRESS`.
+    pub tracing: Option<Arc<Collector>>,
 }
 
 impl FunctionConfig {
@@ -84,6 +93,7 @@ impl FunctionConfig {
             memory_mb: 128,
             timeout: Duration::from_secs(3),
             environment: BTreeMap::new(),
+            tracing: None,
         }
     }
 
@@ -128,6 +138,10 @@ impl FunctionConfig {
         set("LANG", "en_US.UTF-8".into());
         if let Ok(path) = std::env::var("PATH") {
             set("PATH", path);
+        }
+        if let Some(collector) = &self.tracing {
+            set("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address());
+            set("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR".into());
         }
         for (k, v) in &self.environment {
             vars.insert(k.clone(), v.clone());
@@ -292,6 +306,8 @@ pub struct ExecutionEnvironment {
     server: JoinHandle<()>,
     log_readers: Vec<JoinHandle<()>>,
     spawned_at: Instant,
+    /// The same moment on the wall clock, for the Initialization segment.
+    spawned_wall: SystemTime,
     init: InitPhase,
 }
 
@@ -354,6 +370,7 @@ impl ExecutionEnvironment {
             });
         }
         let spawned_at = Instant::now();
+        let spawned_wall = SystemTime::now();
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -380,6 +397,7 @@ impl ExecutionEnvironment {
             server,
             log_readers,
             spawned_at,
+            spawned_wall,
             init: InitPhase::Pending(init_rx),
         })
     }
@@ -486,7 +504,79 @@ impl ExecutionEnvironment {
 
     /// [`ExecutionEnvironment::invoke`] with a request id chosen by the caller.
     pub async fn invoke_as(&mut self, request_id: String, payload: impl Into<Bytes>) -> Invocation {
-        let payload = payload.into();
+        self.invoke_traced(request_id, payload, None).await
+    }
+
+    /// [`ExecutionEnvironment::invoke_as`] as part of the caller's trace
+    /// (`upstream`, the gateway's header), or of a new one. With active
+    /// tracing, a sampled invocation's segments are recorded as Lambda
+    /// records them: the service's, then the function's, with its
+    /// Initialization on a cold start and its Invocation; the header the
+    /// function gets names the function's segment as its parent.
+    pub async fn invoke_traced(
+        &mut self,
+        request_id: String,
+        payload: impl Into<Bytes>,
+        upstream: Option<TraceHeader>,
+    ) -> Invocation {
+        let Some(collector) = self.config.tracing.clone() else {
+            let header = upstream.map(|h| h.to_string()).unwrap_or_else(new_trace_id);
+            return self.run(request_id, payload.into(), header).await.0;
+        };
+        let upstream = upstream.unwrap_or_else(|| TraceHeader::new_root(true));
+        if !upstream.sampled {
+            let header = upstream.to_string();
+            return self.run(request_id, payload.into(), header).await.0;
+        }
+        let (service_id, function_id) = (new_id(), new_id());
+        let header = upstream.child_of(&function_id).to_string();
+        let spawned = self.spawned_wall;
+        let started = SystemTime::now();
+        let (invocation, handed_over) = self.run(request_id, payload.into(), header).await;
+        let ended = SystemTime::now();
+        let name = self.config.name.clone();
+        let fault = !matches!(invocation.outcome, Outcome::Response(_));
+        let mut subsegments = Vec::new();
+        let mut begun = started;
+        if let Some(init) = invocation.init_duration {
+            begun = spawned.min(started);
+            subsegments.push(json!({
+                "id": new_id(), "name": "Initialization",
+                "start_time": epoch_seconds(spawned),
+                "end_time": epoch_seconds(spawned + init),
+            }));
+        }
+        if let Some(handed_over) = handed_over {
+            subsegments.push(json!({
+                "id": new_id(), "name": "Invocation",
+                "start_time": epoch_seconds(handed_over),
+                "end_time": epoch_seconds(handed_over + invocation.duration),
+                "fault": fault,
+            }));
+        }
+        let aws = json!({ "request_id": invocation.request_id });
+        collector.record(json!({
+            "id": service_id, "trace_id": upstream.root, "parent_id": upstream.parent,
+            "name": name, "origin": "AWS::Lambda",
+            "start_time": epoch_seconds(begun), "end_time": epoch_seconds(ended),
+            "aws": aws, "fault": fault,
+        }));
+        collector.record(json!({
+            "id": function_id, "trace_id": upstream.root, "parent_id": service_id,
+            "name": name, "origin": "AWS::Lambda::Function",
+            "start_time": epoch_seconds(begun), "end_time": epoch_seconds(ended),
+            "aws": aws, "fault": fault, "subsegments": subsegments,
+        }));
+        invocation
+    }
+
+    /// One invocation with `trace_header`; when the event was handed over.
+    async fn run(
+        &mut self,
+        request_id: String,
+        payload: Bytes,
+        trace_header: String,
+    ) -> (Invocation, Option<SystemTime>) {
         let started = Instant::now();
         let init_duration = match self.wait_ready().await {
             Ok(d) => match &mut self.init {
@@ -496,7 +586,7 @@ impl ExecutionEnvironment {
             },
             Err(outcome) => {
                 let init = Some(started.elapsed().max(Duration::from_micros(1)));
-                return self.finish(request_id, outcome, Duration::ZERO, init);
+                return (self.finish(request_id, outcome, Duration::ZERO, init), None);
             }
         };
 
@@ -509,16 +599,18 @@ impl ExecutionEnvironment {
                 "arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{}",
                 self.config.name
             ),
-            trace_id: new_trace_id(),
+            trace_id: trace_header,
             payload,
             reply: reply_tx,
         };
         let handed_over = Instant::now();
+        let handed_over_wall = SystemTime::now();
         if self.api.jobs_tx.send(job).await.is_err() {
             let outcome = Outcome::Crash {
                 status: "the Runtime API stopped".into(),
             };
-            return self.finish(request_id, outcome, Duration::ZERO, init_duration);
+            let invocation = self.finish(request_id, outcome, Duration::ZERO, init_duration);
+            return (invocation, None);
         }
         let outcome = tokio::select! {
             reply = reply_rx => match reply {
@@ -533,7 +625,8 @@ impl ExecutionEnvironment {
             _ = tokio::time::sleep(timeout) => Outcome::Timeout { after: timeout },
         };
         let duration = handed_over.elapsed();
-        self.finish(request_id, outcome, duration, init_duration)
+        let invocation = self.finish(request_id, outcome, duration, init_duration);
+        (invocation, Some(handed_over_wall))
     }
 
     fn finish(
@@ -630,31 +723,6 @@ pub fn peak_rss_mb(pid: u32) -> Option<u64> {
 
 fn epoch_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
-}
-
-/// A random version-4 UUID, from a generator per thread seeded once from
-/// the operating system (SplitMix64). Request and trace ids need only be
-/// unique; asking the OS for every one costs a system call per id.
-pub fn random_uuid() -> uuid::Uuid {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(u64::from_le_bytes(
-            uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes"),
-        ));
-    }
-    let next = || {
-        STATE.with(|state| {
-            let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-            state.set(z);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        })
-    };
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&next().to_le_bytes());
-    bytes[8..].copy_from_slice(&next().to_le_bytes());
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// A trace header in X-Ray's format: `Root=1-<epoch hex>-<96-bit id>`.

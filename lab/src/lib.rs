@@ -7,8 +7,11 @@
 //!
 //! - [`paths`]: the repository root and cargo's target directory.
 //! - [`clock`]: UTC calendar dates.
+//! - [`ids`]: request, trace and segment ids.
 //! - [`throttle`]: a token bucket, for API Gateway's throttling and the
 //!   fleet's scaling rate.
+//! - [`xray`]: trace headers, a collector of X-Ray segments, and the
+//!   traces they make.
 //! - [`lambda`]: one execution environment running a real bootstrap under
 //!   a local Runtime API.
 //! - [`apigw`]: API Gateway's events and responses, payload 1.0 and 2.0.
@@ -18,7 +21,6 @@
 //! - [`gateway`]: the local API Gateway in front of a fleet.
 //! - [`db`]: a throwaway PostgreSQL and PgBouncer, and each run's database.
 //! - [`secrets`]: a local Secrets Manager, its calls signed with SigV4.
-//! - [`xray`]: a collector of X-Ray segments, and the traces they make.
 //! - [`stack`]: one running lab, the gateway in front of its fleet
 //!   ([`Lab`]).
 //! - [`load`], [`report`], [`scenario`] (feature `load`): open-loop traffic,
@@ -32,6 +34,7 @@ pub mod db;
 pub mod fixture;
 pub mod fleet;
 pub mod gateway;
+pub mod ids;
 pub mod lambda;
 #[cfg(feature = "load")]
 pub mod load;

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tokio::net::UdpSocket;
@@ -90,6 +91,14 @@ impl Collector {
     }
 }
 
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
 impl Drop for Collector {
     fn drop(&mut self) {
         self.task.abort();
@@ -110,6 +119,82 @@ pub fn parse_datagram(datagram: &[u8]) -> Option<Value> {
     doc.get("id")?.as_str()?;
     doc.get("trace_id")?.as_str()?;
     Some(doc)
+}
+
+/// An `X-Amzn-Trace-Id` header: the trace, the segment that made the
+/// call (the parent of the callee's segment) and the sampling decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceHeader {
+    /// `1-<epoch seconds, 8 hex>-<96 bits, 24 hex>`.
+    pub root: String,
+    pub parent: Option<String>,
+    pub sampled: bool,
+}
+
+impl TraceHeader {
+    /// A new trace, started now.
+    pub fn new_root(sampled: bool) -> TraceHeader {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let random = crate::ids::random_uuid().simple().to_string();
+        TraceHeader {
+            root: format!("1-{secs:08x}-{}", &random[..24]),
+            parent: None,
+            sampled,
+        }
+    }
+
+    /// The same trace, called from the segment `parent`.
+    pub fn child_of(&self, parent: &str) -> TraceHeader {
+        TraceHeader {
+            parent: Some(parent.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// `Root=...;Parent=...;Sampled=1`; fields it does not know are ignored.
+    pub fn parse(header: &str) -> Option<TraceHeader> {
+        let mut root = None;
+        let mut parent = None;
+        let mut sampled = false;
+        for part in header.split(';') {
+            match part.trim().split_once('=') {
+                Some(("Root", v)) => root = Some(v.to_string()),
+                Some(("Parent", v)) => parent = Some(v.to_string()),
+                Some(("Sampled", v)) => sampled = v == "1",
+                _ => {}
+            }
+        }
+        Some(TraceHeader {
+            root: root?,
+            parent,
+            sampled,
+        })
+    }
+}
+
+impl std::fmt::Display for TraceHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Root={}", self.root)?;
+        if let Some(parent) = &self.parent {
+            write!(f, ";Parent={parent}")?;
+        }
+        write!(f, ";Sampled={}", u8::from(self.sampled))
+    }
+}
+
+/// A segment id: 64 bits, 16 hex digits.
+pub fn new_id() -> String {
+    crate::ids::random_uuid().simple().to_string()[..16].to_string()
+}
+
+/// A time as segments write it: seconds since the epoch, with fractions.
+pub fn epoch_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// One segment or subsegment, with the ones under it.
@@ -361,6 +446,33 @@ mod tests {
         let text = traces[0].render();
         assert!(text.contains("      SELECT [sql]"), "{text}");
         assert!(text.contains("+3.00 ms"), "{text}");
+    }
+
+    #[test]
+    fn trace_headers_read_as_they_are_written() {
+        let root = TraceHeader::new_root(true);
+        assert!(
+            root.root.starts_with("1-") && root.root.len() == 35,
+            "{root}"
+        );
+        let child = root.child_of("53995c3f42cd8ad8");
+        let text = child.to_string();
+        assert_eq!(
+            text,
+            format!("Root={};Parent=53995c3f42cd8ad8;Sampled=1", root.root)
+        );
+        assert_eq!(TraceHeader::parse(&text), Some(child));
+        let unsampled =
+            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0;Lineage=a:1")
+                .unwrap();
+        assert!(!unsampled.sampled);
+        assert_eq!(unsampled.parent, None);
+        assert_eq!(
+            TraceHeader::parse("Parent=53995c3f42cd8ad8"),
+            None,
+            "no root"
+        );
+        assert_eq!(new_id().len(), 16);
     }
 
     #[tokio::test]

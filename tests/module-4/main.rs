@@ -637,6 +637,119 @@ async fn step_4_6_a_password_rotation_under_traffic_loses_no_request() {
     assert_eq!(status.seats_left, 100 - 60);
 }
 
+/* -------------------------------- the traces -------------------------------- */
+
+/// A trace as the X-Ray console draws it, without ids and times: each
+/// span's depth, name and what X-Ray reads from it.
+fn shape(trace: &lab::xray::Trace) -> Vec<Value> {
+    trace
+        .spans()
+        .into_iter()
+        .map(|(depth, span)| {
+            let doc = &span.doc;
+            let mut shown = json!({ "span": format!("{}{}", "  ".repeat(depth), span.name()) });
+            for (key, value) in [
+                ("origin", &doc["origin"]),
+                ("namespace", &doc["namespace"]),
+                ("annotations", &doc["annotations"]),
+                ("operation", &doc["aws"]["operation"]),
+                ("query", &doc["sql"]["sanitized_query"]),
+                ("database", &doc["sql"]["database_type"]),
+                ("status", &doc["http"]["response"]["status"]),
+            ] {
+                if !value.is_null() {
+                    shown[key] = value.clone();
+                }
+            }
+            if doc["fault"] == true {
+                shown["fault"] = json!(true);
+            }
+            shown
+        })
+        .collect()
+}
+
+/// The traces of `requests` invocations, once each has its handler's span.
+async fn traces(collector: &lab::xray::Collector, requests: usize) -> Vec<lab::xray::Trace> {
+    // Flushed before each response: they are here within moments, where
+    // a batch left to its 5-second timer would not be.
+    for _ in 0..100 {
+        let traces = collector.traces();
+        let handled = traces
+            .iter()
+            .filter(|t| t.spans().iter().any(|(_, s)| s.name() == "Handler"))
+            .count();
+        if handled >= requests {
+            return traces;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "step 4.7: {requests} traces with a Handler span within a second of the response (flushed before it?); the collector has:\n{}",
+        collector
+            .traces()
+            .iter()
+            .map(|t| t.render())
+            .collect::<String>()
+    );
+}
+
+#[tokio::test]
+async fn step_4_7_a_cold_and_a_warm_request_read_top_to_bottom() {
+    let secrets = Secrets::start().await;
+    let id = secrets.create("ticket-signing-key", KEY_ONE).await;
+    let db = migrated_database(&secrets.id("traces"));
+    let collector = Arc::new(lab::xray::Collector::start().await.unwrap());
+    let mut function = FunctionConfig::new("ticket-drop-4", bootstrap());
+    function.environment.extend(secrets.env());
+    function.environment.extend([
+        ("TICKET_KEY_SECRET_ID".to_string(), id),
+        ("DATABASE_URL".to_string(), db),
+        ("EVENTS".to_string(), "midnight-tour:100".to_string()),
+    ]);
+    function.tracing = Some(collector.clone());
+    let (tx, mut logs) = tokio::sync::mpsc::unbounded_channel();
+    let mut env = ExecutionEnvironment::start(1, &function, InitType::OnDemand, tx)
+        .await
+        .unwrap();
+
+    let body = r#"{"customer_id": "ann", "quantity": 2}"#.to_string();
+    let cold = env
+        .invoke(http_event(
+            "POST",
+            "/events/midnight-tour/reservations",
+            Some(body),
+        ))
+        .await;
+    assert!(cold.init_duration.is_some(), "the first invocation is cold");
+    let traced = traces(&collector, 1).await;
+    let warm = env
+        .invoke(http_event("GET", "/events/midnight-tour", None))
+        .await;
+    assert!(warm.init_duration.is_none());
+    let traced = {
+        let all = traces(&collector, 2).await;
+        assert_eq!(all.len(), 2, "one trace per invocation");
+        assert_eq!(traced[0].id, all[0].id);
+        all
+    };
+    env.shutdown().await;
+    let shapes: Vec<Vec<Value>> = traced.iter().map(shape).collect();
+    insta::assert_json_snapshot!(shapes);
+
+    // Nothing a trace holds is a secret, and every document was accepted.
+    assert_eq!(collector.rejected(), 0, "the daemon's framing");
+    let sent = serde_json::to_string(&collector.documents()).unwrap();
+    let mut printed = String::new();
+    while let Ok(line) = logs.try_recv() {
+        printed.push_str(&line.line);
+    }
+    for secret in [KEY_ONE, &secrets.credentials.secret_access_key] {
+        assert!(!sent.contains(secret), "step 4.7: a secret in a trace");
+        assert!(!printed.contains(secret), "step 4.7: a secret in the logs");
+    }
+}
+
 /* ------------------------------ the bootstrap ------------------------------ */
 
 async fn environment(
@@ -673,10 +786,10 @@ async fn step_4_8_a_key_that_cannot_be_had_fails_init_with_its_id() {
             assert_eq!(error_type, "SecretNotFound", "{message}");
             assert!(
                 message.contains(&missing),
-                "step 4.5: the INIT error names the secret: {message}"
+                "step 4.8: the INIT error names the secret: {message}"
             );
         }
-        other => panic!("step 4.5: INIT must fail on a missing key, not {other:?}"),
+        other => panic!("step 4.8: INIT must fail on a missing key, not {other:?}"),
     }
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -699,7 +812,7 @@ async fn step_4_8_a_key_that_cannot_be_had_fails_init_with_its_id() {
             assert_eq!(error_type, "SecretsManagerUnreachable", "{message}");
         }
         other => {
-            panic!("step 4.5: INIT must fail when Secrets Manager is unreachable, not {other:?}")
+            panic!("step 4.8: INIT must fail when Secrets Manager is unreachable, not {other:?}")
         }
     }
 }
@@ -708,16 +821,7 @@ async fn step_4_8_a_key_that_cannot_be_had_fails_init_with_its_id() {
 async fn step_4_8_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
     let secrets = Secrets::start().await;
     let id = secrets.create("ticket-signing-key", KEY_ONE).await;
-    let dir = scratch_dir().join(secrets.id("bootstrap").replace('/', "-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite:{}?mode=rwc", dir.join("tickets.db").display());
-    let status = std::process::Command::new(bootstrap())
-        .arg("migrate")
-        .env("DATABASE_URL", &db)
-        .env("EVENTS", "midnight-tour:100")
-        .status()
-        .expect("the bootstrap runs");
-    assert!(status.success(), "migrate");
+    let db = migrated_database(&secrets.id("bootstrap"));
     let (mut env, mut logs) = environment(
         &secrets,
         &[
@@ -727,19 +831,16 @@ async fn step_4_8_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
         ],
     )
     .await;
-    env.wait_ready().await.expect("step 4.5: INIT succeeds");
+    env.wait_ready().await.expect("step 4.8: INIT succeeds");
     let after_init = secrets.get_calls();
     let mut answers = String::new();
     let mut ticket = String::new();
     for fan in ["ann", "bob", "cy"] {
-        let request = lab::apigw::HttpRequest::new("POST", "/events/midnight-tour/reservations")
-            .header("content-type", "application/json")
-            .body(format!(r#"{{"customer_id": "{fan}", "quantity": 1}}"#));
-        let meta = lab::apigw::RequestMeta::now(format!("gw-{fan}"));
-        let event = lab::apigw::event(&lab::apigw::Api::Http, &request, &meta, "$default");
-        let invocation = env.invoke(event.to_string()).await;
+        let body = format!(r#"{{"customer_id": "{fan}", "quantity": 1}}"#);
+        let event = http_event("POST", "/events/midnight-tour/reservations", Some(body));
+        let invocation = env.invoke(event).await;
         let Outcome::Response(body) = &invocation.outcome else {
-            panic!("step 4.5: a reservation: {:?}", invocation.outcome);
+            panic!("step 4.8: a reservation: {:?}", invocation.outcome);
         };
         let body = String::from_utf8_lossy(body).to_string();
         let answer: Value = serde_json::from_str(&body).unwrap();
@@ -747,10 +848,8 @@ async fn step_4_8_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
         ticket = inner["ticket"].as_str().expect("a ticket").to_string();
         answers.push_str(&body);
     }
-    let request = lab::apigw::HttpRequest::new("GET", &format!("/tickets/{ticket}"));
-    let meta = lab::apigw::RequestMeta::now("gw-door".to_string());
-    let event = lab::apigw::event(&lab::apigw::Api::Http, &request, &meta, "$default");
-    let invocation = env.invoke(event.to_string()).await;
+    let event = http_event("GET", &format!("/tickets/{ticket}"), None);
+    let invocation = env.invoke(event).await;
     if let Outcome::Response(body) = &invocation.outcome {
         answers.push_str(&String::from_utf8_lossy(body));
         assert!(answers.contains(r#"\"valid\":true"#), "the door: {answers}");
@@ -760,7 +859,7 @@ async fn step_4_8_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
     if let (Some(before), Some(after)) = (after_init, secrets.get_calls()) {
         assert_eq!(
             after, before,
-            "step 4.5: invocations use the keys fetched at init: no GetSecretValue per request"
+            "step 4.8: invocations use the keys fetched at init: no GetSecretValue per request"
         );
     }
     env.shutdown().await;
@@ -773,11 +872,11 @@ async fn step_4_8_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
     for secret in [KEY_ONE, &secrets.credentials.secret_access_key] {
         assert!(
             !printed.contains(secret),
-            "step 4.5: a secret in the logs:\n{printed}"
+            "step 4.8: a secret in the logs:\n{printed}"
         );
         assert!(
             !answers.contains(secret),
-            "step 4.5: a secret in a response: {answers}"
+            "step 4.8: a secret in a response: {answers}"
         );
     }
 }

@@ -222,3 +222,34 @@ pub fn test_postgres() -> Option<(String, String, u16)> {
 pub fn scratch_dir() -> PathBuf {
     std::env::temp_dir().join("ticket-drop-tests-4")
 }
+
+/// A fresh SQLite database for the bootstrap, migrated by the bootstrap
+/// itself with one event of 100 seats: its `DATABASE_URL`.
+pub fn migrated_database(name: &str) -> String {
+    let dir = scratch_dir().join(name.replace('/', "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(dir.join("tickets.db"));
+    let db = format!("sqlite:{}?mode=rwc", dir.join("tickets.db").display());
+    let status = std::process::Command::new(bootstrap())
+        .arg("migrate")
+        // A region, or the SDK's chain asks the instance metadata service.
+        .env("AWS_REGION", "us-east-1")
+        .env("DATABASE_URL", &db)
+        .env("EVENTS", "midnight-tour:100")
+        .status()
+        .expect("the bootstrap runs");
+    assert!(status.success(), "migrate");
+    db
+}
+
+/// An API Gateway (HTTP API) event for `method path` with `body`.
+pub fn http_event(method: &str, path: &str, body: Option<String>) -> String {
+    let mut request = lab::apigw::HttpRequest::new(method, path);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    let meta = lab::apigw::RequestMeta::now(format!("gw-{}", lab::lambda::random_uuid()));
+    lab::apigw::event(&lab::apigw::Api::Http, &request, &meta, "$default").to_string()
+}

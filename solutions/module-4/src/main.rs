@@ -8,11 +8,14 @@
 
 use std::sync::Arc;
 
-use lambda_http::{Error, tracing};
-use module_1::{Config, logging};
+use axum::Router;
+use lambda_http::Error;
+use lambda_http::tracing::{self, Instrument};
+use module_1::Config;
 use module_3::SqlTickets;
 use module_3::db::{self, DbConfig};
 use module_4::secrets::{self, SecretCache};
+use module_4::traces::{self, Traced};
 use module_4::{DbCredentials, Keyring, RotatingTickets, TicketKeys, init, router};
 use sqlx::AnyPool;
 
@@ -21,7 +24,17 @@ const DEFAULT_TICKET_KEY_SECRET_ID: &str = "workshop/ticket-signing-key";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logging::init();
+    let xray = traces::install();
+    // INIT in one span: the trace of the first request shows it.
+    let Some(api) = init().instrument(traces::init_span()).await? else {
+        return Ok(());
+    };
+    lambda_http::run(Traced::new(api, xray)).await
+}
+
+/// Everything an environment does once: the router, or `None` after
+/// `migrate`.
+async fn init() -> Result<Option<Router>, Error> {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => return Err(init::fail("InvalidConfig", e.to_string()).await),
@@ -41,7 +54,8 @@ async fn main() -> Result<(), Error> {
     };
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         // Module 3's schema and events; the signing key is not needed.
-        return Ok(db::prepare(&pool, &config).await?);
+        db::prepare(&pool, &config).await?;
+        return Ok(None);
     }
     let secret_id = std::env::var("TICKET_KEY_SECRET_ID")
         .unwrap_or_else(|_| DEFAULT_TICKET_KEY_SECRET_ID.into());
@@ -58,7 +72,7 @@ async fn main() -> Result<(), Error> {
     let app = module_2::App::new(config, tickets);
     let api = router(app, Keyring { cache, secret_id });
     tracing::info!(database, "init complete");
-    lambda_http::run(api).await
+    Ok(Some(api))
 }
 
 /// The pool: from `DB_SECRET_ID`'s secret when set (`DB_HOST`, the proxy,

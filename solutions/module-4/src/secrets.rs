@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::traces;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::{Builder, tls};
 use secrecy::SecretString;
-
+use tracing::Instrument;
 /// How long a fetched value is trusted before the next use fetches it
 /// again, when `SECRETS_TTL_SECONDS` does not say.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -239,7 +240,8 @@ impl SecretCache {
         id: &str,
         stage: &str,
     ) -> Result<Option<Arc<SecretValue>>, SecretError> {
-        let value = match fetch(&self.client, id, stage).await {
+        let fetched = fetch(&self.client, id, stage).instrument(traces::secret_span(id, stage));
+        let value = match fetched.await {
             Ok(value) => Some(Arc::new(value)),
             // The secret exists (its current version was read) but this
             // stage is on no version.
