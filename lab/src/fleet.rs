@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::lambda::{ExecutionEnvironment, FunctionConfig, InitType, Invocation, LogLine, LogSink};
 use crate::metrics::Recorder;
 use crate::throttle::TokenBucket;
+use crate::xray::TraceHeader;
 
 #[derive(Debug, Clone, Default)]
 pub struct FleetOptions {
@@ -129,6 +130,9 @@ impl Fleet {
                     .map_err(|e| format!("a provisioned environment's start failed: {e}"))??,
             );
         }
+        for env in &mut ready {
+            env.freeze();
+        }
         fleet.lock().idle.extend(ready);
         Ok(fleet)
     }
@@ -155,6 +159,16 @@ impl Fleet {
 
     /// Runs one invocation on an idle environment, or on a new one.
     pub async fn invoke(&self, payload: Bytes) -> Result<Invocation, FleetError> {
+        self.invoke_traced(payload, None).await
+    }
+
+    /// [`Fleet::invoke`] as part of the caller's trace (see
+    /// [`ExecutionEnvironment::invoke_traced`]).
+    pub async fn invoke_traced(
+        &self,
+        payload: Bytes,
+        upstream: Option<TraceHeader>,
+    ) -> Result<Invocation, FleetError> {
         let recorder = &self.inner.recorder;
         let reused = {
             let mut pool = self.lock();
@@ -206,7 +220,7 @@ impl Fleet {
         if logs.is_some() {
             log(format!("START RequestId: {request_id} Version: $LATEST"));
         }
-        let invocation = env.invoke_as(request_id, payload).await;
+        let invocation = env.invoke_traced(request_id, payload, upstream).await;
         recorder.invocation(&invocation, environment);
         if logs.is_some() {
             log(format!("END RequestId: {}", invocation.request_id));
@@ -221,9 +235,11 @@ impl Fleet {
         let mut pool = self.lock();
         pool.in_flight -= 1;
         self.inner.recorder.concurrency(pool.in_flight);
-        if let Some(env) = env
+        if let Some(mut env) = env
             && !pool.closed
         {
+            // Idle, as on Lambda, is frozen.
+            env.freeze();
             pool.idle.push(env);
         }
     }

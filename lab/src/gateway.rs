@@ -19,7 +19,7 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -35,6 +35,7 @@ use crate::fleet::{Fleet, FleetError};
 use crate::lambda::{Outcome, ms};
 use crate::metrics::Recorder;
 use crate::throttle::TokenBucket;
+use crate::xray::{Collector, TraceHeader, epoch_seconds, new_id};
 
 /// API Gateway's payload limit (10 MB).
 pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
@@ -47,6 +48,10 @@ pub struct GatewayOptions {
     /// REST APIs only: the key a usage plan requires in `x-api-key`.
     pub api_key: Option<String>,
     pub integration_timeout: Duration,
+    /// Active tracing: a REST API records its stage's segment here and
+    /// passes the trace on; an HTTP API, which X-Ray does not trace, hands
+    /// Lambda a trace id of its own.
+    pub tracing: Option<Arc<Collector>>,
 }
 
 impl GatewayOptions {
@@ -60,6 +65,7 @@ impl GatewayOptions {
             throttle: None,
             api_key: None,
             integration_timeout,
+            tracing: None,
         }
     }
 }
@@ -137,10 +143,27 @@ impl Gateway {
     /// One request, start to finish: what the client gets.
     pub async fn handle(&self, mut request: HttpRequest) -> HttpResponse {
         let started = Instant::now();
+        let started_wall = SystemTime::now();
         let meta = RequestMeta::now(self.new_request_id());
         let method = request.method.clone();
         let path = request.path.clone();
-        let handled = self.route(&mut request, &meta).await;
+        let trace = self.trace(&mut request);
+        let handled = self.route(&mut request, &meta, trace.as_ref()).await;
+        if let (Some(collector), Some((header, Some(segment)))) = (&self.options.tracing, &trace) {
+            collector.record(json!({
+                "id": segment, "trace_id": header.root,
+                "name": format!("{}/{}", self.fleet.function().name, self.stage()),
+                "origin": "AWS::ApiGateway::Stage",
+                "start_time": epoch_seconds(started_wall),
+                "end_time": epoch_seconds(SystemTime::now()),
+                "http": {
+                    "request": { "method": method, "url": path },
+                    "response": { "status": handled.response.status },
+                },
+                "fault": handled.response.status >= 500,
+                "error": (400..500).contains(&handled.response.status),
+            }));
+        }
         let mut response = handled.response;
         let id_header = match self.options.api {
             Api::Http => "apigw-requestid",
@@ -185,6 +208,40 @@ impl Gateway {
         response
     }
 
+    fn stage(&self) -> &str {
+        match &self.options.api {
+            Api::Http => "$default",
+            Api::Rest { stage } => stage,
+        }
+    }
+
+    /// With tracing on, the request's trace: the header Lambda gets (the
+    /// client's `X-Amzn-Trace-Id` continued, or a new sampled trace) and,
+    /// for a REST API, the id of the stage's own segment.
+    fn trace(&self, request: &mut HttpRequest) -> Option<(TraceHeader, Option<String>)> {
+        self.options.tracing.as_ref()?;
+        let incoming = request
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-amzn-trace-id"))
+            .and_then(|(_, v)| TraceHeader::parse(v));
+        let root = incoming.unwrap_or_else(|| TraceHeader::new_root(true));
+        let (header, segment) = match self.options.api {
+            Api::Rest { .. } => {
+                let segment = new_id();
+                (root.child_of(&segment), Some(segment))
+            }
+            Api::Http => (root, None),
+        };
+        request
+            .headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("x-amzn-trace-id"));
+        request
+            .headers
+            .push(("X-Amzn-Trace-Id".into(), header.to_string()));
+        Some((header, segment))
+    }
+
     fn new_request_id(&self) -> String {
         let id = crate::lambda::random_uuid();
         match self.options.api {
@@ -197,7 +254,12 @@ impl Gateway {
         }
     }
 
-    async fn route(&self, request: &mut HttpRequest, meta: &RequestMeta) -> Handled {
+    async fn route(
+        &self,
+        request: &mut HttpRequest,
+        meta: &RequestMeta,
+        trace: Option<&(TraceHeader, Option<String>)>,
+    ) -> Handled {
         if let Api::Rest { stage } = &self.options.api {
             // REST API URLs name the stage: https://{api}.execute-api.{region}.amazonaws.com/{stage}/...
             let prefix = format!("/{stage}");
@@ -236,8 +298,12 @@ impl Gateway {
         let started = Instant::now();
         // The invocation runs to its end even when the gateway stops waiting,
         // as on AWS: an integration timeout does not stop the function.
-        let invocation =
-            tokio::spawn(async move { fleet.invoke(Bytes::from(event.to_string())).await });
+        let upstream = trace.map(|(header, _)| header.clone());
+        let invocation = tokio::spawn(async move {
+            fleet
+                .invoke_traced(Bytes::from(event.to_string()), upstream)
+                .await
+        });
         let result = tokio::time::timeout(self.options.integration_timeout, invocation).await;
         let elapsed = started.elapsed();
         let internal = self.internal_error_message();

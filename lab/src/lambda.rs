@@ -309,7 +309,14 @@ pub struct ExecutionEnvironment {
     /// The same moment on the wall clock, for the Initialization segment.
     spawned_wall: SystemTime,
     init: InitPhase,
+    /// Stopped between invocations (see [`ExecutionEnvironment::freeze`]).
+    frozen: bool,
 }
+
+/// Whether this platform lets the lab stop and resume a process, as
+/// Lambda freezes an idle environment. Where it does not, the lab only
+/// models the freeze: work left running after a response goes on.
+pub const FREEZES: bool = cfg!(unix);
 
 enum InitPhase {
     Pending(oneshot::Receiver<InitSignal>),
@@ -399,6 +406,7 @@ impl ExecutionEnvironment {
             spawned_at,
             spawned_wall,
             init: InitPhase::Pending(init_rx),
+            frozen: false,
         })
     }
 
@@ -577,6 +585,7 @@ impl ExecutionEnvironment {
         payload: Bytes,
         trace_header: String,
     ) -> (Invocation, Option<SystemTime>) {
+        self.thaw();
         let started = Instant::now();
         let init_duration = match self.wait_ready().await {
             Ok(d) => match &mut self.init {
@@ -654,6 +663,39 @@ impl ExecutionEnvironment {
             memory_size_mb: self.config.memory_mb,
             max_memory_used_mb,
         }
+    }
+
+    /// Stops the process, as Lambda freezes an environment between
+    /// invocations: its threads, timers and background tasks stand still
+    /// until the next invocation thaws it. Whatever a function left in a
+    /// buffer after its response stays there. Only an initialised
+    /// environment is frozen.
+    pub fn freeze(&mut self) {
+        if self.frozen || !matches!(self.init, InitPhase::Ready(_)) {
+            return;
+        }
+        #[cfg(unix)]
+        if let Some(pid) = self.pid {
+            // SAFETY: kill(2) with a pid this environment spawned.
+            self.frozen = unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) } == 0;
+        }
+    }
+
+    /// Resumes a frozen process.
+    pub fn thaw(&mut self) {
+        if !self.frozen {
+            return;
+        }
+        #[cfg(unix)]
+        if let Some(pid) = self.pid {
+            // SAFETY: as in freeze.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+        }
+        self.frozen = false;
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
     }
 
     /// The process's current peak resident set, in MB.

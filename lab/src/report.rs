@@ -19,6 +19,10 @@ pub mod prices {
     pub const HTTP_API_REQUEST: f64 = 1.00 / 1_000_000.0;
     /// REST API, per request (first 333 million a month).
     pub const REST_API_REQUEST: f64 = 3.50 / 1_000_000.0;
+    /// Secrets Manager, per API call ($0.05 per 10,000).
+    pub const SECRETS_MANAGER_CALL: f64 = 0.05 / 10_000.0;
+    /// X-Ray, per trace recorded past the free tier ($5.00 per million).
+    pub const XRAY_TRACE: f64 = 5.00 / 1_000_000.0;
 }
 
 /// One run of a scenario: its label, what was sent, what was measured.
@@ -40,6 +44,13 @@ pub struct RunReport {
     /// The CPU the run cost this machine, by whom; `None` where the OS
     /// does not say.
     pub cpu: Option<crate::machine::RunCpu>,
+    /// GetSecretValue calls the run made, when the function reads secrets.
+    pub secret_calls: Option<u64>,
+    /// The traces the run recorded, with tracing on.
+    pub traces: Vec<crate::xray::Trace>,
+    /// What the scenario did during the run and saw (a rotation, a ticket
+    /// shown at the door), a line each.
+    pub notes: Vec<String>,
 }
 
 /// The estimated AWS bill of a run.
@@ -49,11 +60,17 @@ pub struct Cost {
     pub lambda_compute_arm64: f64,
     pub lambda_compute_x86_64: f64,
     pub api_requests: f64,
+    pub secrets_calls: f64,
+    pub traces: f64,
 }
 
 impl Cost {
     pub fn total_arm64(&self) -> f64 {
-        self.lambda_requests + self.lambda_compute_arm64 + self.api_requests
+        self.lambda_requests
+            + self.lambda_compute_arm64
+            + self.api_requests
+            + self.secrets_calls
+            + self.traces
     }
 }
 
@@ -81,7 +98,25 @@ impl RunReport {
             lambda_compute_arm64: gb_s * prices::LAMBDA_GB_S_ARM64,
             lambda_compute_x86_64: gb_s * prices::LAMBDA_GB_S_X86_64,
             api_requests: self.billed_api_requests() as f64 * api,
+            secrets_calls: self.secret_calls.unwrap_or(0) as f64 * prices::SECRETS_MANAGER_CALL,
+            traces: self.traces.len() as f64 * prices::XRAY_TRACE,
         }
+    }
+
+    /// A cold request's trace and a warm one's (the warm trace of median
+    /// length), to draw as waterfalls.
+    pub fn sample_traces(&self) -> Vec<(&'static str, &crate::xray::Trace)> {
+        let mut out = Vec::new();
+        if let Some(cold) = self.traces.iter().find(|t| t.is_cold()) {
+            out.push(("a cold request", cold));
+        }
+        let mut warm: Vec<&crate::xray::Trace> =
+            self.traces.iter().filter(|t| !t.is_cold()).collect();
+        warm.sort_by(|a, b| a.duration().total_cmp(&b.duration()));
+        if let Some(median) = warm.get(warm.len() / 2) {
+            out.push(("a warm request (the median)", median));
+        }
+        out
     }
 
     fn init_p50(&self) -> Option<f64> {
@@ -252,6 +287,58 @@ impl RunReport {
                 ),
             );
         }
+        if let Some(calls) = self.secret_calls {
+            let per_request = m.invocations.len() as u64;
+            let _ = writeln!(
+                out,
+                "  secrets    {}: ${:.6} (a call per request would have made {per_request}: ${:.6})",
+                count(
+                    calls as usize,
+                    "GetSecretValue call",
+                    "GetSecretValue calls"
+                ),
+                calls as f64 * prices::SECRETS_MANAGER_CALL,
+                per_request as f64 * prices::SECRETS_MANAGER_CALL,
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "  {note}");
+        }
+        if !self.traces.is_empty() {
+            let _ = writeln!(
+                out,
+                "  traces     {} recorded (the lab samples every request; X-Ray's default rule records the first each second and 5 % of the rest); what called what:",
+                self.traces.len()
+            );
+            for edge in crate::xray::service_map(&self.traces) {
+                let _ = writeln!(
+                    out,
+                    "               {} -> {}: {}, mean {:.2} ms",
+                    edge.from,
+                    edge.to,
+                    count(edge.calls as usize, "call", "calls"),
+                    edge.mean_ms
+                );
+            }
+            let (slow, spent) = crate::xray::where_time_went(&self.traces, 0.99);
+            let spent: Vec<String> = spent
+                .iter()
+                .take(5)
+                .map(|(name, ms)| format!("{name} {ms:.2} ms"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  p99 time   the slowest {} spent, on average: {}",
+                count(slow, "trace", "traces"),
+                spent.join(", ")
+            );
+            for (what, trace) in self.sample_traces() {
+                let _ = writeln!(out, "  {what}");
+                for line in trace.render().lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+        }
         if let Some(seats) = self.seats_on_sale {
             let sold = l.count(|s| s == 201);
             let verdict = if sold as u64 > seats {
@@ -276,9 +363,16 @@ impl RunReport {
         } else {
             "HTTP API"
         };
+        let mut extra = String::new();
+        if self.secret_calls.is_some() {
+            let _ = write!(extra, " + Secrets Manager ${:.6}", c.secrets_calls);
+        }
+        if !self.traces.is_empty() {
+            let _ = write!(extra, " + X-Ray ${:.6}", c.traces);
+        }
         let _ = writeln!(
             out,
-            "  AWS cost   ${:.6}: Lambda requests ${:.6} + compute ${:.6} (arm64; x86_64 ${:.6}) + {api} ${:.6}",
+            "  AWS cost   ${:.6}: Lambda requests ${:.6} + compute ${:.6} (arm64; x86_64 ${:.6}) + {api} ${:.6}{extra}",
             c.total_arm64(),
             c.lambda_requests,
             c.lambda_compute_arm64,
@@ -760,6 +854,9 @@ svg .tick {{ font-size: 11px; fill: #57606a; }}
 svg .legend {{ font-size: 12px; fill: #1f2328; }}
 svg .grid {{ stroke: #e5e7eb; stroke-width: 1; }}
 svg .limit {{ stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 6 4; }}
+h2.traces {{ font-size: 18px; margin: 22px 0 8px; }}
+p.legend {{ color: #555; font-size: 13px; max-width: 900px; }}
+.waterfalls {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(0, 900px)); gap: 14px; }}
 </style></head><body>
 <h1>{t}</h1><p class="intro">{intro}</p>
 <div class="grid">"#,
@@ -788,6 +885,28 @@ svg .limit {{ stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 6 4; }}
         }
     }
     page.push_str("</div>");
+    for run in runs {
+        let samples = run.sample_traces();
+        if samples.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            page,
+            r#"<h2 class="traces">Traces: {}</h2><div class="waterfalls">"#,
+            esc(&run.label)
+        );
+        page.push_str("<div>");
+        page.push_str(&crate::xray::service_map_svg(&crate::xray::service_map(
+            &run.traces,
+        )));
+        page.push_str("</div>");
+        for (what, trace) in samples {
+            page.push_str("<div>");
+            page.push_str(&trace.waterfall_svg(what));
+            page.push_str("</div>");
+        }
+        page.push_str(r#"</div><p class="legend">Bars: purple API Gateway's stage, orange Lambda's segments, light orange Lambda's Initialization and Invocation, green the function's own spans, gold calls to AWS services (the <code>aws</code> namespace), blue the database (<code>remote</code>, with the statement).</p>"#);
+    }
     for run in runs {
         let _ = write!(page, "<pre>{}</pre>", esc(&run.text()));
     }

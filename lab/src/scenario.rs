@@ -53,6 +53,12 @@ pub struct RunSpec {
     /// Seats on sale (the function's EVENTS): midnight-tour:SEATS.
     pub seats: u64,
     pub database: DatabaseSpec,
+    /// Behind a REST API (which X-Ray traces) rather than an HTTP API.
+    pub rest_api: bool,
+    /// `SECRETS_TTL_SECONDS` for a function that reads secrets.
+    pub secrets_ttl: Option<u64>,
+    /// Rotate the ticket signing key this far into the run.
+    pub rotate_key_at: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +115,9 @@ pub fn scenarios() -> Vec<Scenario> {
                 fleet: aws(),
                 seats: 2_000,
                 database: DatabaseSpec::Default,
+                rest_api: false,
+                secrets_ttl: None,
+                rotate_key_at: None,
             }],
         },
         Scenario {
@@ -133,6 +142,9 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                     seats: 100_000,
                     database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
                 RunSpec {
                     label: "limit 100",
@@ -146,6 +158,9 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                     seats: 100_000,
                     database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
             ],
         },
@@ -167,6 +182,9 @@ pub fn scenarios() -> Vec<Scenario> {
                     fleet: aws(),
                     seats: 100,
                     database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
                 RunSpec {
                     label: "init per request",
@@ -177,6 +195,9 @@ pub fn scenarios() -> Vec<Scenario> {
                     fleet: aws(),
                     seats: 100,
                     database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
             ],
         },
@@ -205,6 +226,9 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                     seats: 100_000,
                     database: postgres(false, Some(16)),
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
                 RunSpec {
                     label: "through PgBouncer",
@@ -219,6 +243,9 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                     seats: 100_000,
                     database: postgres(true, Some(16)),
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
             ],
         },
@@ -244,6 +271,9 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                     seats: 100_000,
                     database: postgres(false, None),
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
                 RunSpec {
                     label: "connect per request",
@@ -257,8 +287,36 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                     seats: 100_000,
                     database: postgres(false, None),
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
                 },
             ],
+        },
+        Scenario {
+            name: "rotation",
+            title: "Rotating the ticket key under load",
+            intro: "Fans reserve at 100 a second for 12 seconds behind a REST API, with tracing on. Each environment \
+                    fetches the signing key at INIT and keeps it for 2 seconds (SECRETS_TTL_SECONDS=2; the \
+                    reference's default is 300). Four seconds in, the key rotates as a rotation function rotates it: \
+                    a new version under AWSPENDING, then AWSCURRENT moved onto it, the old one left as AWSPREVIOUS. \
+                    Environments pick the new key up as their copy expires: no request fails, new tickets are signed \
+                    with the new key, and a ticket issued before the rotation still opens the door. The report counts \
+                    the GetSecretValue calls the run made (a call per request would cost a call per request) and \
+                    draws a cold and a warm request's trace.",
+            runs: vec![RunSpec {
+                label: "rotation at 4 s",
+                description: "REST API, tracing on, the key kept 2 s per environment; the account's concurrency limit",
+                function: Function::Reference,
+                request: RESERVE,
+                plan: spike_plan(100.0, 100.0, 0, 0, 12),
+                fleet: aws(),
+                seats: 100_000,
+                database: DatabaseSpec::Default,
+                rest_api: true,
+                secrets_ttl: Some(2),
+                rotate_key_at: Some(Duration::from_secs(4)),
+            }],
         },
     ]
 }
@@ -308,7 +366,14 @@ pub struct Target {
     /// Whether the module keeps its tickets in a database (SQLite by
     /// default); otherwise they are in each environment's memory.
     pub database: bool,
+    /// Whether the function reads its signing key from Secrets Manager.
+    pub secrets: bool,
+    /// Whether the function is traced (its segments to the collector).
+    pub tracing: bool,
 }
+
+/// The secret that holds the ticket signing key (module 4 on).
+pub const TICKET_KEY_SECRET: &str = "workshop/ticket-signing-key";
 
 /// Runs every run of `scenario` against `target`; returns a report per run.
 pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>, String> {
@@ -335,6 +400,24 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             run.database,
             &target.reference,
         )?;
+        if run.rest_api {
+            config.api = Api::Rest {
+                stage: "prod".into(),
+            };
+        }
+        if target.secrets {
+            let key = crate::secrets::random_secret_string(64);
+            config.secrets = vec![(TICKET_KEY_SECRET.to_string(), key)];
+            config
+                .environment
+                .insert("TICKET_KEY_SECRET_ID".into(), TICKET_KEY_SECRET.into());
+            if let Some(ttl) = run.secrets_ttl {
+                config
+                    .environment
+                    .insert("SECRETS_TTL_SECONDS".into(), ttl.to_string());
+            }
+        }
+        config.tracing = target.tracing;
         let database_limit = match run.database {
             DatabaseSpec::Postgres { limit, .. } => limit,
             DatabaseSpec::Default => None,
@@ -361,7 +444,57 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             request_timeout: Duration::from_secs(35),
             progress: true,
         };
-        let (load, load_cpu) = load_on_its_own_thread(options).await?;
+        let mut notes = Vec::new();
+        // A ticket issued before the rotation, to show at the door after it.
+        let early_ticket = match run.rotate_key_at {
+            Some(_) => reserve_ticket(&lab).await,
+            None => None,
+        };
+        let rotation = async {
+            let (Some(at), Some(secrets)) = (run.rotate_key_at, &lab.secrets) else {
+                return None;
+            };
+            tokio::time::sleep(at).await;
+            let before = secrets.calls("GetSecretValue");
+            let key = crate::secrets::random_secret_string(64);
+            Some((at, before, secrets.rotate(TICKET_KEY_SECRET, &key)))
+        };
+        let (loaded, rotated) = tokio::join!(load_on_its_own_thread(options), rotation);
+        let (load, load_cpu) = loaded?;
+        if let (Some((at, before, rotated)), Some(secrets)) = (rotated, &lab.secrets) {
+            let after = secrets.calls("GetSecretValue") - before;
+            notes.push(match rotated {
+                Ok(version) => format!(
+                    "rotation   at {:.1} s the key's new version {} became AWSCURRENT; {} before it, {} after",
+                    at.as_secs_f64(),
+                    &version[..8.min(version.len())],
+                    crate::report::count(before as usize, "GetSecretValue call", "GetSecretValue calls"),
+                    after
+                ),
+                Err(e) => format!("rotation   failed: {}", e.message),
+            });
+            if let Some(ticket) = early_ticket {
+                notes.push(format!(
+                    "door       a ticket issued before the rotation: {}",
+                    door(&lab, &ticket).await
+                ));
+            }
+            if let Some(ticket) = reserve_ticket(&lab).await {
+                notes.push(format!(
+                    "door       a ticket issued after it: {}",
+                    door(&lab, &ticket).await
+                ));
+            }
+        }
+        let secret_calls = lab.secrets.as_ref().map(|s| s.calls("GetSecretValue"));
+        let traces = match &lab.collector {
+            Some(collector) => {
+                // The last datagrams are on their way: a moment for them.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                collector.traces()
+            }
+            None => Vec::new(),
+        };
         let metrics = lab.recorder.snapshot();
         let memory_mb = lab.config.memory_mb;
         let rest_api = matches!(lab.config.api, Api::Rest { .. });
@@ -382,9 +515,46 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             database_limit,
             scale_per_second: run.fleet.scale_per_second,
             cpu,
+            secret_calls,
+            traces,
+            notes,
         });
     }
     Ok(reports)
+}
+
+/// The path of `path` on the lab's API, with the stage a REST API's
+/// paths start with.
+fn on_stage(lab: &Lab, path: &str) -> String {
+    match &lab.config.api {
+        Api::Http => path.to_string(),
+        Api::Rest { stage } => format!("/{stage}{path}"),
+    }
+}
+
+/// One reservation through the gateway: its ticket, if it got one.
+async fn reserve_ticket(lab: &Lab) -> Option<String> {
+    let request = crate::apigw::HttpRequest::new("POST", &on_stage(lab, RESERVE.path))
+        .header("content-type", "application/json")
+        .body(r#"{"customer_id": "fan-at-the-door", "quantity": 1}"#);
+    let response = lab.send(request).await;
+    let body: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
+    body["ticket"].as_str().map(str::to_string)
+}
+
+/// What the door says of `ticket`: its status, and the key that signed it.
+async fn door(lab: &Lab, ticket: &str) -> String {
+    let path = on_stage(lab, &format!("/tickets/{ticket}"));
+    let response = lab.send(crate::apigw::HttpRequest::new("GET", &path)).await;
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    match body["signed_with"].as_str() {
+        Some(stage) => format!("{}, signed with the {stage} key", response.status),
+        None => format!(
+            "{}, {}",
+            response.status,
+            body["detail"].as_str().unwrap_or("no detail")
+        ),
+    }
 }
 
 /// Runs the load generator on a thread and a runtime of its own, so the CPU

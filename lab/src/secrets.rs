@@ -332,6 +332,59 @@ impl SecretsManager {
     }
 }
 
+impl SecretsManager {
+    /// A rotation as a rotation function makes it: `value` as a new
+    /// version under `AWSPENDING`, then `AWSCURRENT` moved onto it (the
+    /// version it leaves becomes `AWSPREVIOUS`). The new version's id.
+    pub fn rotate(&self, name: &str, value: &str) -> Result<String, AwsError> {
+        let pending = self.put(name, value, &["AWSPENDING"])?;
+        let described = self.call("DescribeSecret", &json!({ "SecretId": name }))?;
+        let current = described["VersionIdsToStages"]
+            .as_object()
+            .and_then(|versions| {
+                versions.iter().find(|(_, stages)| {
+                    stages
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|s| s == "AWSCURRENT"))
+                })
+            })
+            .map(|(id, _)| id.clone());
+        let mut input = json!({
+            "SecretId": name,
+            "VersionStage": "AWSCURRENT",
+            "MoveToVersionId": pending,
+        });
+        if let Some(current) = current {
+            input["RemoveFromVersionId"] = json!(current);
+        }
+        self.call("UpdateSecretVersionStage", &input)?;
+        Ok(pending)
+    }
+}
+
+/// A random string of `length` letters and digits, as
+/// `GenerateSecretString` with `ExcludePunctuation` makes one.
+pub fn random_secret_string(length: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(length);
+    while out.len() < length {
+        // A version-4 UUID's bytes 6 and 8 carry its version and variant.
+        let uuid = uuid::Uuid::new_v4();
+        let random = uuid
+            .as_bytes()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 6 && *i != 8);
+        for (_, b) in random {
+            // 62 symbols: drop the bytes that would favour the first ones.
+            if (*b as usize) < 248 && out.len() < length {
+                out.push(ALPHABET[*b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
 impl Drop for SecretsManager {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {
@@ -838,6 +891,34 @@ fn verify(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rotation_moves_current_and_previous() {
+        let manager = SecretsManager::new(SecretsOptions::default());
+        manager.create("key", "one").unwrap();
+        let two = manager.rotate("key", "two").unwrap();
+        let get = |stage: &str| {
+            manager
+                .call(
+                    "GetSecretValue",
+                    &json!({ "SecretId": "key", "VersionStage": stage }),
+                )
+                .map(|v| (v["SecretString"].clone(), v["VersionId"].clone()))
+        };
+        assert_eq!(get("AWSCURRENT").unwrap(), (json!("two"), json!(two)));
+        assert_eq!(get("AWSPREVIOUS").unwrap().0, json!("one"));
+        manager.rotate("key", "three").unwrap();
+        assert_eq!(get("AWSCURRENT").unwrap().0, json!("three"));
+        assert_eq!(get("AWSPREVIOUS").unwrap().0, json!("two"));
+    }
+
+    #[test]
+    fn generated_strings_are_letters_and_digits_of_the_length_asked() {
+        let a = random_secret_string(64);
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, random_secret_string(64));
+    }
+
     use super::*;
 
     fn manager() -> SecretsManager {

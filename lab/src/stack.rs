@@ -16,6 +16,8 @@ use crate::fleet::{Fleet, FleetOptions};
 use crate::gateway::{self, Gateway, GatewayOptions};
 use crate::lambda::{FunctionConfig, LogLine};
 use crate::metrics::Recorder;
+use crate::secrets::{SecretsManager, SecretsOptions};
+use crate::xray::Collector;
 
 /// Everything that configures one lab: the function, its fleet, its API.
 #[derive(Debug, Clone)]
@@ -35,6 +37,12 @@ pub struct LabConfig {
     pub port: u16,
     /// The database the function uses (module 3 on).
     pub database: Option<crate::db::LabDatabase>,
+    /// Secrets the function reads (module 4 on): the lab's Secrets Manager
+    /// starts with these (name, value), and the function is given its
+    /// endpoint and credentials.
+    pub secrets: Vec<(String, String)>,
+    /// Active tracing (module 4 on): a collector receives the segments.
+    pub tracing: bool,
 }
 
 impl LabConfig {
@@ -52,6 +60,8 @@ impl LabConfig {
             integration_timeout: None,
             port: 0,
             database: None,
+            secrets: Vec::new(),
+            tracing: false,
         }
     }
 }
@@ -63,6 +73,9 @@ pub enum Output {
     Print,
     /// Keep quiet (the lab's report says what happened).
     Quiet,
+    /// Keep every line, for [`Lab::lines`]: a test that reads all a run
+    /// wrote.
+    Collect,
 }
 
 /// A running lab.
@@ -71,10 +84,15 @@ pub struct Lab {
     pub recorder: Arc<Recorder>,
     pub fleet: Fleet,
     pub config: LabConfig,
+    /// The lab's Secrets Manager, when the function reads secrets.
+    pub secrets: Option<SecretsManager>,
+    /// The trace collector, with tracing on.
+    pub collector: Option<Arc<Collector>>,
     gateway: Arc<Gateway>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
     printer: Option<JoinHandle<()>>,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
     sampler: Option<JoinHandle<()>>,
     machine: Option<JoinHandle<()>>,
 }
@@ -87,8 +105,14 @@ impl Lab {
         let (access_tx, access_rx) = mpsc::unbounded_channel::<String>();
         // Quiet, nothing reads the lines: their receivers are dropped, and
         // the fleet and the gateway, seeing nobody listen, do not write them.
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
         let printer = match output {
             Output::Print => Some(tokio::spawn(print_lines(log_rx, access_rx))),
+            Output::Collect => Some(tokio::spawn(collect_lines(
+                log_rx,
+                access_rx,
+                lines.clone(),
+            ))),
             Output::Quiet => None,
         };
 
@@ -125,6 +149,32 @@ impl Lab {
                 }));
             }
         }
+        let secrets = if config.secrets.is_empty() {
+            None
+        } else {
+            let manager = SecretsManager::start(SecretsOptions::default())
+                .await
+                .map_err(|e| format!("cannot start the lab's Secrets Manager: {e}"))?;
+            for (name, value) in &config.secrets {
+                manager
+                    .create(name, value)
+                    .map_err(|e| format!("cannot create the secret {name}: {}", e.message))?;
+            }
+            // The run's own variables win (a wrong endpoint, on purpose).
+            for (key, value) in manager.env() {
+                function.environment.entry(key).or_insert(value);
+            }
+            Some(manager)
+        };
+        let collector = if config.tracing {
+            let collector = Collector::start()
+                .await
+                .map_err(|e| format!("cannot start the trace collector: {e}"))?;
+            Some(Arc::new(collector))
+        } else {
+            None
+        };
+        function.tracing = collector.clone();
         let fleet = Fleet::start(function, config.fleet.clone(), log_tx, recorder.clone()).await?;
 
         let mut options = GatewayOptions::new(config.api.clone());
@@ -133,6 +183,7 @@ impl Lab {
         if let Some(t) = config.integration_timeout {
             options.integration_timeout = t;
         }
+        options.tracing = collector.clone();
         let gateway = Gateway::new(fleet.clone(), options, recorder.clone(), access_tx);
         let machine = sample_machine(recorder.clone(), Duration::from_millis(500));
         // A deep accept queue: an open-loop spike opens hundreds of
@@ -156,10 +207,13 @@ impl Lab {
             recorder,
             fleet,
             config,
+            secrets,
+            collector,
             gateway,
             stop,
             server,
             printer,
+            lines,
             sampler,
             machine,
         })
@@ -177,6 +231,13 @@ impl Lab {
     /// would (without the socket).
     pub async fn send(&self, request: crate::apigw::HttpRequest) -> crate::apigw::HttpResponse {
         self.gateway.handle(request).await
+    }
+
+    /// Every line so far, with [`Output::Collect`]: the functions' logs
+    /// (`env-N | ...`), the platform's START/END/REPORT lines and the
+    /// access log (`access | ...`).
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
     }
 
     /// Stops the gateway, then every environment.
@@ -234,6 +295,22 @@ pub fn migrate(
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         ))
+    }
+}
+
+/// Keeps every line in `store`.
+async fn collect_lines(
+    mut logs: mpsc::UnboundedReceiver<LogLine>,
+    mut access: mpsc::UnboundedReceiver<String>,
+    store: Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    loop {
+        let line = tokio::select! {
+            Some(line) = logs.recv() => format!("env-{:<3}| {}", line.environment, line.line),
+            Some(line) = access.recv() => format!("access | {line}"),
+            else => break,
+        };
+        store.lock().unwrap().push(line);
     }
 }
 

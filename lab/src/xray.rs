@@ -290,6 +290,276 @@ impl Trace {
     }
 }
 
+impl Trace {
+    /// From the first span's start to the last one's end, in seconds.
+    pub fn duration(&self) -> f64 {
+        let end = self
+            .spans()
+            .iter()
+            .filter_map(|(_, s)| s.doc["end_time"].as_f64())
+            .fold(f64::NEG_INFINITY, f64::max);
+        (end - self.start()).max(0.0)
+    }
+
+    /// The trace as documents again, one per span, each naming its trace
+    /// and its parent: what [`assemble`] reads back into this trace.
+    pub fn documents(&self) -> Vec<Value> {
+        fn go(span: &Span, trace: &str, parent: Option<&str>, out: &mut Vec<Value>) {
+            let mut doc = span.doc.clone();
+            doc["trace_id"] = Value::from(trace);
+            if let Some(parent) = parent {
+                doc["parent_id"] = Value::from(parent);
+            }
+            let id = doc["id"].as_str().unwrap_or_default().to_string();
+            out.push(doc);
+            for child in &span.children {
+                go(child, trace, Some(&id), out);
+            }
+        }
+        let mut out = Vec::new();
+        for root in &self.roots {
+            go(root, &self.id, None, &mut out);
+        }
+        out
+    }
+
+    /// Whether Lambda recorded an Initialization in it: a cold start.
+    pub fn is_cold(&self) -> bool {
+        self.spans()
+            .iter()
+            .any(|(_, s)| s.name() == "Initialization")
+    }
+
+    /// The trace as a waterfall: a bar per span, placed on the trace's
+    /// time axis, named and timed.
+    pub fn waterfall_svg(&self, title: &str) -> String {
+        let spans = self.spans();
+        let (row, left, width) = (22.0, 250.0, 560.0);
+        let height = 40.0 + row * spans.len() as f64 + 24.0;
+        let total = self.duration().max(1e-6);
+        let t0 = self.start();
+        let mut svg = format!(
+            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {height}" width="{w}" height="{height}" role="img"><title>{title}</title><text class="title" x="8" y="20">{title}</text>"##,
+            w = left + width + 90.0,
+            title = escape(title),
+        );
+        for (i, (depth, span)) in spans.iter().enumerate() {
+            let y = 34.0 + row * i as f64;
+            let x = left + (span.start() - t0) / total * width;
+            let w = (span.duration().unwrap_or(0.0) / total * width).max(1.5);
+            let colour = match (span.doc["origin"].as_str(), span.doc["namespace"].as_str()) {
+                (Some(o), _) if o.starts_with("AWS::ApiGateway") => "#8e6cbd",
+                (Some(_), _) => "#e07b39",
+                (None, Some("aws")) => "#d4a017",
+                (None, Some("remote")) => "#2f81f7",
+                _ if matches!(span.name(), "Initialization" | "Invocation" | "Overhead") => {
+                    "#f0a76b"
+                }
+                _ => "#3fb950",
+            };
+            let flag = if span.doc["fault"] == true {
+                " fault"
+            } else {
+                ""
+            };
+            svg.push_str(&format!(
+                r##"<text class="tick" x="{tx}" y="{ty}">{name}{flag}</text><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h}" rx="2" fill="{colour}"/><text class="tick" x="{dx:.1}" y="{ty}">{d}</text>"##,
+                tx = 8.0 + 12.0 * *depth as f64,
+                ty = y + 13.0,
+                name = escape(&label(span)),
+                h = row - 6.0,
+                dx = (x + w + 4.0).min(left + width + 4.0),
+                d = span.duration().map(format_ms).unwrap_or_else(|| "…".into()),
+            ));
+        }
+        let axis_y = 34.0 + row * spans.len() as f64 + 14.0;
+        svg.push_str(&format!(
+            r##"<text class="tick" x="{left}" y="{axis_y}">0</text><text class="tick" x="{end}" y="{axis_y}" text-anchor="end">{total}</text></svg>"##,
+            end = left + width,
+            total = format_ms(total),
+        ));
+        svg
+    }
+}
+
+/// A span's name for a reader: the SQL statement's first words, the AWS
+/// operation, the name otherwise.
+pub fn label(span: &Span) -> String {
+    let doc = &span.doc;
+    match doc["origin"].as_str() {
+        Some("AWS::ApiGateway::Stage") => return format!("API Gateway {}", span.name()),
+        Some("AWS::Lambda") => return format!("Lambda {}", span.name()),
+        Some("AWS::Lambda::Function") => return format!("function {}", span.name()),
+        _ => {}
+    }
+    if let Some(query) = doc["sql"]["sanitized_query"].as_str() {
+        let words: Vec<&str> = query.split_whitespace().take(3).collect();
+        return format!("{}: {}", span.name(), words.join(" "));
+    }
+    if let Some(operation) = doc["aws"]["operation"].as_str() {
+        return format!("{} {operation}", span.name());
+    }
+    span.name().to_string()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// What a set of traces called, edge by edge: from whom to what, how
+/// many times, and how long it took on average. The service map's data.
+pub fn service_map(traces: &[Trace]) -> Vec<Edge> {
+    let mut edges: BTreeMap<(String, String), (u64, f64)> = BTreeMap::new();
+    for trace in traces {
+        for root in &trace.roots {
+            walk_edges(root, None, &mut edges);
+        }
+    }
+    edges
+        .into_iter()
+        .map(|((from, to), (calls, total))| Edge {
+            from,
+            to,
+            calls,
+            mean_ms: total / calls.max(1) as f64 * 1000.0,
+        })
+        .collect()
+}
+
+/// The service map as a picture: each node once, left to right in the
+/// order calls reach it, an arrow per edge with its calls and mean time.
+pub fn service_map_svg(edges: &[Edge]) -> String {
+    // A node's column: one past the column of whoever calls it.
+    let mut column: BTreeMap<&str, usize> = BTreeMap::new();
+    for _ in 0..edges.len() + 1 {
+        for edge in edges {
+            let from = *column.entry(&edge.from).or_insert(0);
+            let to = column.entry(&edge.to).or_insert(0);
+            *to = (*to).max(from + 1);
+        }
+    }
+    let columns = column.values().copied().max().map_or(0, |c| c + 1);
+    let mut rows: Vec<Vec<&str>> = vec![Vec::new(); columns];
+    for (name, c) in &column {
+        rows[*c].push(name);
+    }
+    let (box_w, box_h, gap_x, gap_y) = (210.0, 44.0, 120.0, 26.0);
+    let tallest = rows.iter().map(Vec::len).max().unwrap_or(1) as f64;
+    let height = 40.0 + tallest * (box_h + gap_y);
+    let width = 20.0 + columns as f64 * (box_w + gap_x);
+    let mut at: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for (c, names) in rows.iter().enumerate() {
+        let offset = (tallest - names.len() as f64) * (box_h + gap_y) / 2.0;
+        for (r, name) in names.iter().enumerate() {
+            let x = 10.0 + c as f64 * (box_w + gap_x);
+            let y = 36.0 + offset + r as f64 * (box_h + gap_y);
+            at.insert(name, (x, y));
+        }
+    }
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img"><title>Service map</title><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs><text class="title" x="8" y="20">Service map: who called whom</text>"##
+    );
+    for edge in edges {
+        let (Some(&(x1, y1)), Some(&(x2, y2))) =
+            (at.get(edge.from.as_str()), at.get(edge.to.as_str()))
+        else {
+            continue;
+        };
+        let (ax, ay, bx, by) = (x1 + box_w, y1 + box_h / 2.0, x2, y2 + box_h / 2.0);
+        svg.push_str(&format!(
+            r##"<line x1="{ax}" y1="{ay}" x2="{bx}" y2="{by}" stroke="#57606a" stroke-width="1.5" marker-end="url(#arrow)"/><text class="tick" x="{tx}" y="{ty}" text-anchor="middle">{calls} · {mean:.2} ms</text>"##,
+            tx = (ax + bx) / 2.0,
+            ty = (ay + by) / 2.0 - 5.0,
+            calls = edge.calls,
+            mean = edge.mean_ms,
+        ));
+    }
+    for (name, (x, y)) in &at {
+        svg.push_str(&format!(
+            r##"<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" fill="#f6f8fa" stroke="#8c959f"/><text class="legend" x="{tx}" y="{ty}" text-anchor="middle">{name}</text>"##,
+            tx = x + box_w / 2.0,
+            ty = y + box_h / 2.0 + 4.0,
+            name = escape(name),
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// One edge of the service map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    pub calls: u64,
+    pub mean_ms: f64,
+}
+
+/// The node a span stands for on the map: a segment (the gateway, the
+/// function) or a downstream call (`aws` and `remote` subsegments).
+fn node(span: &Span) -> Option<String> {
+    let doc = &span.doc;
+    match doc["origin"].as_str() {
+        Some("AWS::ApiGateway::Stage") => Some(format!("API Gateway {}", span.name())),
+        Some("AWS::Lambda") => Some(format!("Lambda {}", span.name())),
+        Some(_) => None,
+        None if doc["namespace"].is_string() => Some(span.name().to_string()),
+        None => None,
+    }
+}
+
+fn walk_edges(
+    span: &Span,
+    above: Option<&str>,
+    edges: &mut BTreeMap<(String, String), (u64, f64)>,
+) {
+    let me = node(span);
+    if let (Some(from), Some(to)) = (above, me.as_deref())
+        && from != to
+    {
+        let entry = edges.entry((from.to_string(), to.to_string())).or_default();
+        entry.0 += 1;
+        entry.1 += span.duration().unwrap_or(0.0);
+    }
+    let next = me.as_deref().or(above);
+    for child in &span.children {
+        walk_edges(child, next, edges);
+    }
+}
+
+/// Where the time of the slowest traces went: for the traces at or above
+/// the `q` quantile of duration, the mean time per span label, largest
+/// first. Lambda's own Invocation and the segments around it are left
+/// out: they contain the rest.
+pub fn where_time_went(traces: &[Trace], q: f64) -> (usize, Vec<(String, f64)>) {
+    let mut durations: Vec<f64> = traces.iter().map(Trace::duration).collect();
+    durations.sort_by(f64::total_cmp);
+    if durations.is_empty() {
+        return (0, Vec::new());
+    }
+    let cut = durations[((durations.len() - 1) as f64 * q).round() as usize];
+    let slow: Vec<&Trace> = traces.iter().filter(|t| t.duration() >= cut).collect();
+    let mut by: BTreeMap<String, f64> = BTreeMap::new();
+    for trace in &slow {
+        for (_, span) in trace.spans() {
+            if span.doc["origin"].is_string() || matches!(span.name(), "Invocation" | "Overhead") {
+                continue;
+            }
+            let key = match node(span) {
+                Some(n) => n,
+                None => span.name().to_string(),
+            };
+            *by.entry(key).or_default() += span.duration().unwrap_or(0.0);
+        }
+    }
+    let n = slow.len() as f64;
+    let mut out: Vec<(String, f64)> = by.into_iter().map(|(k, v)| (k, v / n * 1000.0)).collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    (slow.len(), out)
+}
+
 fn format_ms(seconds: f64) -> String {
     let ms = seconds * 1000.0;
     if ms >= 100.0 {
@@ -446,6 +716,61 @@ mod tests {
         let text = traces[0].render();
         assert!(text.contains("      SELECT [sql]"), "{text}");
         assert!(text.contains("+3.00 ms"), "{text}");
+    }
+
+    fn a_request(trace: &str, sql_ms: f64) -> Vec<Value> {
+        let end = 10.010 + sql_ms / 1000.0;
+        vec![
+            json!({ "name": "api/prod", "origin": "AWS::ApiGateway::Stage", "id": "g", "trace_id": trace,
+                    "start_time": 10.0, "end_time": end }),
+            json!({ "name": "f", "origin": "AWS::Lambda", "id": "l", "parent_id": "g", "trace_id": trace,
+                    "start_time": 10.001, "end_time": end }),
+            json!({ "name": "f", "origin": "AWS::Lambda::Function", "id": "f", "parent_id": "l", "trace_id": trace,
+                    "start_time": 10.001, "end_time": end,
+                    "subsegments": [{ "name": "Invocation", "id": "i", "start_time": 10.001, "end_time": end }] }),
+            json!({ "type": "subsegment", "name": "Handler", "id": "h", "parent_id": "f", "trace_id": trace,
+                    "start_time": 10.002, "end_time": end }),
+            json!({ "type": "subsegment", "name": "postgresql", "namespace": "remote", "id": "s", "parent_id": "h",
+                    "trace_id": trace, "start_time": 10.003, "end_time": 10.003 + sql_ms / 1000.0,
+                    "sql": { "sanitized_query": "SELECT seats_left FROM events WHERE event_id = $1" } }),
+        ]
+    }
+
+    #[test]
+    fn the_service_map_counts_calls_between_nodes() {
+        let mut docs = a_request("1-6751a2b0-000000000000000000000001", 1.0);
+        docs.extend(a_request("1-6751a2b0-000000000000000000000002", 3.0));
+        let traces = assemble(&docs);
+        let edges = service_map(&traces);
+        let pairs: Vec<(&str, &str, u64)> = edges
+            .iter()
+            .map(|e| (e.from.as_str(), e.to.as_str(), e.calls))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("API Gateway api/prod", "Lambda f", 2),
+                ("Lambda f", "postgresql", 2)
+            ]
+        );
+        assert!((edges[1].mean_ms - 2.0).abs() < 1e-6, "{edges:?}");
+        let (slow, spent) = where_time_went(&traces, 0.99);
+        assert_eq!(slow, 1, "the slowest trace");
+        assert_eq!(spent[0].0, "Handler");
+        assert_eq!(spent[1].0, "postgresql");
+        assert!((spent[1].1 - 3.0).abs() < 1e-6, "{spent:?}");
+        assert_eq!(
+            label(traces[0].spans()[5].1),
+            "postgresql: SELECT seats_left FROM"
+        );
+        let again = assemble(&traces[1].documents());
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].render(), traces[1].render(), "documents read back");
+        let svg = traces[1].waterfall_svg("a <warm> request");
+        assert!(
+            svg.contains("a &lt;warm&gt; request") && svg.matches("<rect").count() == 6,
+            "{svg}"
+        );
     }
 
     #[test]

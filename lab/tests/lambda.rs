@@ -290,3 +290,40 @@ async fn a_missing_bootstrap_is_named() {
         "{error}"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_idle_environment_is_frozen_and_thawed_for_the_next_invocation() {
+    let state = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("State:"))
+            .unwrap()
+            .to_string()
+    };
+    let mut env = start(&function("echo"), InitType::OnDemand).await;
+    let pid = env.pid().unwrap();
+    assert_eq!(json(&env.invoke("1").await.outcome)["event"], 1);
+    env.freeze();
+    assert!(env.is_frozen());
+    // Stopped: between invocations nothing in the process runs. The
+    // signal takes a moment to land.
+    for _ in 0..100 {
+        if state(pid).contains("T (stopped)") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(state(pid).contains("T (stopped)"), "{}", state(pid));
+    assert_eq!(
+        json(&env.invoke("2").await.outcome)["event"],
+        2,
+        "thawed to answer"
+    );
+    assert!(!env.is_frozen());
+    assert!(!state(pid).contains("T (stopped)"), "{}", state(pid));
+    env.freeze();
+    env.shutdown().await;
+    assert!(!is_running(pid), "a frozen environment still stops");
+}

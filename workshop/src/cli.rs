@@ -42,6 +42,12 @@ pub enum Command {
     },
     /// Send open-loop traffic to a URL (the lab's or a real API Gateway's) and report.
     Load(LoadArgs),
+    /// The last traces a traced run recorded (module 4 on), as trees.
+    Traces {
+        /// How many, newest last.
+        #[arg(long, default_value_t = 3)]
+        last: usize,
+    },
     /// Replace a module's crate with the reference solution (your code is backed up).
     Solve {
         /// The module number.

@@ -108,6 +108,9 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
         }
     }
 
+    let around = crate::traces::Around::start(module, &mut config.environment).await?;
+    config.tracing = around.collector.clone();
+
     let (log_tx, mut logs) = mpsc::unbounded_channel();
     let mut env: Option<ExecutionEnvironment> = None;
     let mut environments = 0;
@@ -172,6 +175,9 @@ pub async fn run(workshop: &Workshop, options: &InvokeOptions) -> Result<usize, 
     }
     if results.len() > 1 {
         eprintln!("{}", summary(&results, environments));
+    }
+    for line in around.finish() {
+        eprintln!("{line}");
     }
     Ok(results.iter().filter(|i| i.is_error()).count())
 }

@@ -18,4 +18,5 @@ pub mod generate;
 pub mod invoke;
 pub mod runner;
 pub mod steps;
+pub mod traces;
 pub mod workspace;

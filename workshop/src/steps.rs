@@ -55,6 +55,11 @@ pub enum Need {
     /// otherwise, its schema applied by the reference's `migrate` command
     /// before the first invocation.
     Database,
+    /// Secrets Manager holds its credentials: the lab's own endpoint, with
+    /// the ticket signing key in it (`workshop/ticket-signing-key`).
+    Secrets,
+    /// Active tracing: the lab's collector receives its X-Ray segments.
+    Traces,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

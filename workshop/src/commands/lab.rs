@@ -97,6 +97,8 @@ fn target(module: &Module, scenario: &Scenario) -> Result<Target, String> {
         reference,
         variants,
         database: module.needs(Need::Database),
+        secrets: module.needs(Need::Secrets),
+        tracing: module.needs(Need::Traces),
     })
 }
 
@@ -116,6 +118,16 @@ pub async fn run(
     let target = target(module, &scenario)?;
     eprintln!("{} (module {}, {functions})", scenario.title, module.number);
     let runs = scenario::run(&target, &scenario).await?;
+    if let Some(run) = runs.iter().rev().find(|r| !r.traces.is_empty()) {
+        let collector_like: Vec<serde_json::Value> =
+            run.traces.iter().flat_map(|t| t.documents()).collect();
+        let path = workshop::traces::path();
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let text = serde_json::to_string(&collector_like).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     println!("\n{}\n", scenario.title);
     for run in &runs {
         println!("{}", run.text());

@@ -45,6 +45,17 @@ pub fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             runtime()?.block_on(load::run(&args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Traces { last } => {
+            let traces = workshop::traces::load()?;
+            print!("{}", workshop::traces::render_last(&traces, last));
+            println!(
+                "{} of {} traces in {}",
+                last.min(traces.len()),
+                traces.len(),
+                workshop::workspace::relative(&workshop::traces::path())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Solve { module } => solve::solve(workshop, module),
         Command::Reset { module } => solve::reset(workshop, module),
         Command::Doctor => Ok(exit(doctor::run(workshop))),

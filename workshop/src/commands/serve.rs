@@ -140,6 +140,17 @@ pub async fn run(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
             },
         );
     }
+    if module.needs(Need::Secrets) {
+        let key = lab::secrets::random_secret_string(64);
+        config
+            .secrets
+            .push((lab::scenario::TICKET_KEY_SECRET.into(), key));
+        config
+            .environment
+            .entry("TICKET_KEY_SECRET_ID".into())
+            .or_insert_with(|| lab::scenario::TICKET_KEY_SECRET.into());
+    }
+    config.tracing = module.needs(Need::Traces);
     let lab = Lab::start(config, Output::Print).await?;
     let url = lab.url();
     let which = if flavour == Flavour::Solution {
@@ -187,6 +198,8 @@ pub async fn run(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     let snapshot = lab.recorder.snapshot();
+    let calls = lab.secrets.as_ref().map(|s| s.calls("GetSecretValue"));
+    let kept = lab.collector.as_deref().map(workshop::traces::save);
     lab.stop().await;
     eprintln!(
         "\nStopped. {} ({} throttled by the gateway), {}, {}, {} throttled by Lambda, peak concurrency {}.",
@@ -201,5 +214,23 @@ pub async fn run(workshop: &Workshop, args: ServeArgs) -> Result<(), String> {
         snapshot.all_throttles(),
         snapshot.peak_concurrency()
     );
+    if let Some(calls) = calls {
+        eprintln!(
+            "Secrets Manager: {}.",
+            count(
+                calls as usize,
+                "GetSecretValue call",
+                "GetSecretValue calls"
+            )
+        );
+    }
+    match kept {
+        Some(Ok(path)) => eprintln!(
+            "Traces kept in {} (`cargo workshop traces` shows them).",
+            workspace::relative(&path)
+        ),
+        Some(Err(e)) => eprintln!("Traces: {e}"),
+        None => {}
+    }
     Ok(())
 }
