@@ -281,13 +281,7 @@ fn config() -> Config {
 fn api(secrets: &Secrets, id: &str) -> axum::Router {
     let config = config();
     let app = App::new(config.clone(), MemoryTickets::new(config));
-    router(
-        app,
-        Keyring {
-            cache: Arc::new(cache(secrets, LONG)),
-            secret_id: id.into(),
-        },
-    )
+    router(app, Keyring::new(Arc::new(cache(secrets, LONG)), id))
 }
 
 async fn send(api: &axum::Router, request: Request<Body>) -> (StatusCode, String, Value) {
@@ -411,6 +405,34 @@ async fn step_4_4_an_environment_that_missed_the_rotation_still_opens_the_door()
         "step 4.4: a ticket signed with a key this environment has not fetched yet: fetch, then check: {answer}"
     );
     assert_eq!(answer["signed_with"], "AWSCURRENT");
+}
+
+#[tokio::test]
+async fn step_4_4_tickets_naming_unknown_keys_cannot_flood_secrets_manager() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let secrets = Secrets::start().await;
+    let id = secrets.create("ticket-signing-key", KEY_ONE).await;
+    let api = api(&secrets, &id);
+    let (status, _, _) = send(&api, reserve("fan-1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = secrets.get_calls();
+    for n in 0..20 {
+        let claims =
+            json!({ "r": "r-1", "e": "midnight-tour", "s": [1], "k": format!("nokey{n:03}") });
+        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let (status, content_type, problem) = send(&api, door(&format!("{claims}.AAAA"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+        assert_eq!(content_type, "application/problem+json");
+    }
+    if let (Some(before), Some(after)) = (before, secrets.get_calls()) {
+        assert!(
+            after - before <= 2,
+            "step 4.4: 20 tickets naming unknown keys, at once, made {} GetSecretValue calls: \
+             one refresh (AWSCURRENT and AWSPREVIOUS) is enough",
+            after - before
+        );
+    }
 }
 
 /* ------------------------------ step 4.5 ------------------------------ */
@@ -637,6 +659,137 @@ async fn step_4_6_a_password_rotation_under_traffic_loses_no_request() {
     assert_eq!(status.seats_left, 100 - 60);
 }
 
+/* ------------------------------ the bootstrap ------------------------------ */
+
+async fn environment(
+    secrets: &Secrets,
+    env: &[(&str, String)],
+) -> (
+    ExecutionEnvironment,
+    tokio::sync::mpsc::UnboundedReceiver<lab::lambda::LogLine>,
+) {
+    let mut function = FunctionConfig::new("ticket-drop-4", bootstrap());
+    for (key, value) in secrets.env() {
+        function.environment.insert(key, value);
+    }
+    for (key, value) in env {
+        function.environment.insert(key.to_string(), value.clone());
+    }
+    let (tx, logs) = tokio::sync::mpsc::unbounded_channel();
+    let environment = ExecutionEnvironment::start(1, &function, InitType::OnDemand, tx)
+        .await
+        .expect("the bootstrap starts");
+    (environment, logs)
+}
+
+#[tokio::test]
+async fn step_4_7_a_key_that_cannot_be_had_fails_init_with_its_id() {
+    let secrets = Secrets::start().await;
+    let missing = secrets.id("no-such-key");
+    let (mut env, _) = environment(&secrets, &[("TICKET_KEY_SECRET_ID", missing.clone())]).await;
+    match env.wait_ready().await {
+        Err(Outcome::InitError {
+            error_type,
+            message,
+        }) => {
+            assert_eq!(error_type, "SecretNotFound", "{message}");
+            assert!(
+                message.contains(&missing),
+                "step 4.7: the INIT error names the secret: {message}"
+            );
+        }
+        other => panic!("step 4.7: INIT must fail on a missing key, not {other:?}"),
+    }
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (mut env, _) = environment(
+        &secrets,
+        &[(
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            format!("http://{closed}"),
+        )],
+    )
+    .await;
+    match env.wait_ready().await {
+        Err(Outcome::InitError {
+            error_type,
+            message,
+        }) => {
+            assert_eq!(error_type, "SecretsManagerUnreachable", "{message}");
+        }
+        other => {
+            panic!("step 4.7: INIT must fail when Secrets Manager is unreachable, not {other:?}")
+        }
+    }
+}
+
+#[tokio::test]
+async fn step_4_7_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
+    let secrets = Secrets::start().await;
+    let id = secrets.create("ticket-signing-key", KEY_ONE).await;
+    let db = migrated_database(&secrets.id("bootstrap"));
+    let (mut env, mut logs) = environment(
+        &secrets,
+        &[
+            ("TICKET_KEY_SECRET_ID", id.clone()),
+            ("DATABASE_URL", db),
+            ("EVENTS", "midnight-tour:100".into()),
+        ],
+    )
+    .await;
+    env.wait_ready().await.expect("step 4.7: INIT succeeds");
+    let after_init = secrets.get_calls();
+    let mut answers = String::new();
+    let mut ticket = String::new();
+    for fan in ["ann", "bob", "cy"] {
+        let body = format!(r#"{{"customer_id": "{fan}", "quantity": 1}}"#);
+        let event = http_event("POST", "/events/midnight-tour/reservations", Some(body));
+        let invocation = env.invoke(event).await;
+        let Outcome::Response(body) = &invocation.outcome else {
+            panic!("step 4.7: a reservation: {:?}", invocation.outcome);
+        };
+        let body = String::from_utf8_lossy(body).to_string();
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        let inner: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        ticket = inner["ticket"].as_str().expect("a ticket").to_string();
+        answers.push_str(&body);
+    }
+    let event = http_event("GET", &format!("/tickets/{ticket}"), None);
+    let invocation = env.invoke(event).await;
+    if let Outcome::Response(body) = &invocation.outcome {
+        answers.push_str(&String::from_utf8_lossy(body));
+        assert!(answers.contains(r#"\"valid\":true"#), "the door: {answers}");
+    } else {
+        panic!("the door: {:?}", invocation.outcome);
+    }
+    if let (Some(before), Some(after)) = (after_init, secrets.get_calls()) {
+        assert_eq!(
+            after, before,
+            "step 4.7: invocations use the keys fetched at init: no GetSecretValue per request"
+        );
+    }
+    env.shutdown().await;
+    let mut printed = String::new();
+    while let Ok(line) = logs.try_recv() {
+        printed.push_str(&line.line);
+        printed.push('\n');
+    }
+    assert!(printed.contains("init complete"), "{printed}");
+    for secret in [KEY_ONE, &secrets.credentials.secret_access_key] {
+        assert!(
+            !printed.contains(secret),
+            "step 4.7: a secret in the logs:\n{printed}"
+        );
+        assert!(
+            !answers.contains(secret),
+            "step 4.7: a secret in a response: {answers}"
+        );
+    }
+}
+
 /* -------------------------------- the traces -------------------------------- */
 
 /// A trace as the X-Ray console draws it, without ids and times: each
@@ -685,7 +838,7 @@ async fn traces(collector: &lab::xray::Collector, requests: usize) -> Vec<lab::x
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!(
-        "step 4.7: {requests} traces with a Handler span within a second of the response (flushed before it?); the collector has:\n{}",
+        "step 4.8: the Handler spans of {requests} invocation(s) did not reach the collector within a second of the response (flushed before it?); the collector has:\n{}",
         collector
             .traces()
             .iter()
@@ -695,7 +848,7 @@ async fn traces(collector: &lab::xray::Collector, requests: usize) -> Vec<lab::x
 }
 
 #[tokio::test]
-async fn step_4_7_a_cold_and_a_warm_request_read_top_to_bottom() {
+async fn step_4_8_a_cold_and_a_warm_request_read_top_to_bottom() {
     let secrets = Secrets::start().await;
     let id = secrets.create("ticket-signing-key", KEY_ONE).await;
     let db = migrated_database(&secrets.id("traces"));
@@ -722,11 +875,15 @@ async fn step_4_7_a_cold_and_a_warm_request_read_top_to_bottom() {
         ))
         .await;
     assert!(cold.init_duration.is_some(), "the first invocation is cold");
+    // Frozen between invocations, as on Lambda: what the function did not
+    // send before its response stays in its buffer.
+    env.freeze();
     let traced = traces(&collector, 1).await;
     let warm = env
         .invoke(http_event("GET", "/events/midnight-tour", None))
         .await;
     assert!(warm.init_duration.is_none());
+    env.freeze();
     let traced = {
         let all = traces(&collector, 2).await;
         assert_eq!(all.len(), 2, "one trace per invocation");
@@ -745,138 +902,94 @@ async fn step_4_7_a_cold_and_a_warm_request_read_top_to_bottom() {
         printed.push_str(&line.line);
     }
     for secret in [KEY_ONE, &secrets.credentials.secret_access_key] {
-        assert!(!sent.contains(secret), "step 4.7: a secret in a trace");
-        assert!(!printed.contains(secret), "step 4.7: a secret in the logs");
+        assert!(!sent.contains(secret), "step 4.8: a secret in a trace");
+        assert!(!printed.contains(secret), "step 4.8: a secret in the logs");
     }
-}
-
-/* ------------------------------ the bootstrap ------------------------------ */
-
-async fn environment(
-    secrets: &Secrets,
-    env: &[(&str, String)],
-) -> (
-    ExecutionEnvironment,
-    tokio::sync::mpsc::UnboundedReceiver<lab::lambda::LogLine>,
-) {
-    let mut function = FunctionConfig::new("ticket-drop-4", bootstrap());
-    for (key, value) in secrets.env() {
-        function.environment.insert(key, value);
-    }
-    for (key, value) in env {
-        function.environment.insert(key.to_string(), value.clone());
-    }
-    let (tx, logs) = tokio::sync::mpsc::unbounded_channel();
-    let environment = ExecutionEnvironment::start(1, &function, InitType::OnDemand, tx)
-        .await
-        .expect("the bootstrap starts");
-    (environment, logs)
 }
 
 #[tokio::test]
-async fn step_4_8_a_key_that_cannot_be_had_fails_init_with_its_id() {
-    let secrets = Secrets::start().await;
-    let missing = secrets.id("no-such-key");
-    let (mut env, _) = environment(&secrets, &[("TICKET_KEY_SECRET_ID", missing.clone())]).await;
-    match env.wait_ready().await {
-        Err(Outcome::InitError {
-            error_type,
-            message,
-        }) => {
-            assert_eq!(error_type, "SecretNotFound", "{message}");
-            assert!(
-                message.contains(&missing),
-                "step 4.8: the INIT error names the secret: {message}"
-            );
-        }
-        other => panic!("step 4.8: INIT must fail on a missing key, not {other:?}"),
+async fn step_4_8_a_whole_lab_run_shows_no_secret_anywhere() {
+    use lab::apigw::{Api, HttpRequest};
+    let db = migrated_database(&format!("whole-run-{}", std::process::id()));
+    let mut config = lab::LabConfig::new("ticket-drop-4", bootstrap());
+    config.api = Api::Rest {
+        stage: "prod".into(),
+    };
+    config.tracing = true;
+    config.secrets = vec![("workshop/ticket-signing-key".into(), KEY_ONE.into())];
+    config.environment.extend([
+        ("DATABASE_URL".to_string(), db),
+        ("EVENTS".to_string(), "midnight-tour:100".to_string()),
+        ("SECRETS_TTL_SECONDS".to_string(), "1".to_string()),
+    ]);
+    let lab = lab::Lab::start(config, lab::Output::Collect).await.unwrap();
+    let mut answers = Vec::new();
+    let mut tickets = Vec::new();
+    let reserve = |fan: usize| {
+        HttpRequest::new("POST", "/prod/events/midnight-tour/reservations")
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"customer_id": "fan-{fan}", "quantity": 1}}"#))
+    };
+    for fan in 0..5 {
+        let response = lab.send(reserve(fan)).await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        tickets.push(body["ticket"].as_str().unwrap().to_string());
+        answers.push(response);
     }
-
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+    // The key rotates; the environments see it once their copy is a
+    // second old.
+    lab.secrets
+        .as_ref()
         .unwrap()
-        .local_addr()
+        .rotate("workshop/ticket-signing-key", KEY_TWO)
         .unwrap();
-    let (mut env, _) = environment(
-        &secrets,
-        &[(
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-            format!("http://{closed}"),
-        )],
-    )
-    .await;
-    match env.wait_ready().await {
-        Err(Outcome::InitError {
-            error_type,
-            message,
-        }) => {
-            assert_eq!(error_type, "SecretsManagerUnreachable", "{message}");
-        }
-        other => {
-            panic!("step 4.8: INIT must fail when Secrets Manager is unreachable, not {other:?}")
-        }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for fan in 5..10 {
+        let response = lab.send(reserve(fan)).await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        answers.push(response);
     }
-}
-
-#[tokio::test]
-async fn step_4_8_the_bootstrap_fetches_at_init_and_never_prints_a_secret() {
-    let secrets = Secrets::start().await;
-    let id = secrets.create("ticket-signing-key", KEY_ONE).await;
-    let db = migrated_database(&secrets.id("bootstrap"));
-    let (mut env, mut logs) = environment(
-        &secrets,
-        &[
-            ("TICKET_KEY_SECRET_ID", id.clone()),
-            ("DATABASE_URL", db),
-            ("EVENTS", "midnight-tour:100".into()),
-        ],
-    )
-    .await;
-    env.wait_ready().await.expect("step 4.8: INIT succeeds");
-    let after_init = secrets.get_calls();
-    let mut answers = String::new();
-    let mut ticket = String::new();
-    for fan in ["ann", "bob", "cy"] {
-        let body = format!(r#"{{"customer_id": "{fan}", "quantity": 1}}"#);
-        let event = http_event("POST", "/events/midnight-tour/reservations", Some(body));
-        let invocation = env.invoke(event).await;
-        let Outcome::Response(body) = &invocation.outcome else {
-            panic!("step 4.8: a reservation: {:?}", invocation.outcome);
-        };
-        let body = String::from_utf8_lossy(body).to_string();
-        let answer: Value = serde_json::from_str(&body).unwrap();
-        let inner: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
-        ticket = inner["ticket"].as_str().expect("a ticket").to_string();
-        answers.push_str(&body);
-    }
-    let event = http_event("GET", &format!("/tickets/{ticket}"), None);
-    let invocation = env.invoke(event).await;
-    if let Outcome::Response(body) = &invocation.outcome {
-        answers.push_str(&String::from_utf8_lossy(body));
-        assert!(answers.contains(r#"\"valid\":true"#), "the door: {answers}");
-    } else {
-        panic!("the door: {:?}", invocation.outcome);
-    }
-    if let (Some(before), Some(after)) = (after_init, secrets.get_calls()) {
+    for ticket in &tickets {
+        let door = HttpRequest::new("GET", &format!("/prod/tickets/{ticket}"));
+        let response = lab.send(door).await;
         assert_eq!(
-            after, before,
-            "step 4.8: invocations use the keys fetched at init: no GetSecretValue per request"
+            response.status, 200,
+            "step 4.4: an old ticket opens the door"
         );
+        answers.push(response);
     }
-    env.shutdown().await;
-    let mut printed = String::new();
-    while let Ok(line) = logs.try_recv() {
-        printed.push_str(&line.line);
-        printed.push('\n');
-    }
-    assert!(printed.contains("init complete"), "{printed}");
-    for secret in [KEY_ONE, &secrets.credentials.secret_access_key] {
-        assert!(
-            !printed.contains(secret),
-            "step 4.8: a secret in the logs:\n{printed}"
-        );
-        assert!(
-            !answers.contains(secret),
-            "step 4.8: a secret in a response: {answers}"
-        );
+    answers.push(
+        lab.send(HttpRequest::new("GET", "/prod/tickets/not-a-ticket"))
+            .await,
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = lab.lines().join("\n");
+    let traces = serde_json::to_string(&lab.collector.as_ref().unwrap().documents()).unwrap();
+    let access_key = lab
+        .secrets
+        .as_ref()
+        .unwrap()
+        .options()
+        .credentials
+        .secret_access_key
+        .clone();
+    lab.stop().await;
+    assert!(
+        lines.contains("init complete") && lines.contains("access |"),
+        "{lines}"
+    );
+    assert!(
+        traces.contains("GetSecretValue"),
+        "step 4.8: no span of the function's reached the collector (INIT's GetSecretValue goes into the first invocation's trace)"
+    );
+    let responses: String = answers
+        .iter()
+        .map(|r| format!("{:?} {}\n", r.headers, String::from_utf8_lossy(&r.body)))
+        .collect();
+    for secret in [KEY_ONE, KEY_TWO, &access_key] {
+        assert!(!lines.contains(secret), "a secret in the logs");
+        assert!(!traces.contains(secret), "a secret in a trace");
+        assert!(!responses.contains(secret), "a secret in a response");
     }
 }

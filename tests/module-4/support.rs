@@ -232,8 +232,6 @@ pub fn migrated_database(name: &str) -> String {
     let db = format!("sqlite:{}?mode=rwc", dir.join("tickets.db").display());
     let status = std::process::Command::new(bootstrap())
         .arg("migrate")
-        // A region, or the SDK's chain asks the instance metadata service.
-        .env("AWS_REGION", "us-east-1")
         .env("DATABASE_URL", &db)
         .env("EVENTS", "midnight-tour:100")
         .status()

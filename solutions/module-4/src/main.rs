@@ -1,4 +1,4 @@
-//! The bootstrap: module 3's API over its database, with tickets signed by
+//! Step 4.7: the bootstrap. Module 3's API over its database, with tickets signed by
 //! a key from Secrets Manager, and the database's password from there too
 //! when `DB_SECRET_ID` is set.
 //!
@@ -22,6 +22,7 @@ use sqlx::AnyPool;
 /// `TICKET_KEY_SECRET_ID` when unset.
 const DEFAULT_TICKET_KEY_SECRET_ID: &str = "workshop/ticket-signing-key";
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let xray = traces::install();
@@ -31,7 +32,9 @@ async fn main() -> Result<(), Error> {
     };
     lambda_http::run(Traced::new(api, xray)).await
 }
+// ANCHOR_END: main
 
+// ANCHOR: init
 /// Everything an environment does once: the router, or `None` after
 /// `migrate`.
 async fn init() -> Result<Option<Router>, Error> {
@@ -43,6 +46,14 @@ async fn init() -> Result<Option<Router>, Error> {
         Ok(c) => c,
         Err(e) => return Err(init::fail("InvalidConfig", e.to_string()).await),
     };
+    let migrate = std::env::args().nth(1).as_deref() == Some("migrate");
+    if migrate && std::env::var("DB_SECRET_ID").is_err() {
+        // Module 3's schema and events over DATABASE_URL: no secret needed,
+        // so no SDK client and no credentials either.
+        let pool = db::connect(&db_config).map_err(|e| e.to_string())?;
+        db::prepare(&pool, &config).await?;
+        return Ok(None);
+    }
     let ttl = match secrets::ttl_from_env() {
         Ok(ttl) => ttl,
         Err(e) => return Err(init::fail("InvalidConfig", e).await),
@@ -52,29 +63,41 @@ async fn init() -> Result<Option<Router>, Error> {
         Ok(database) => database,
         Err((kind, message)) => return Err(init::fail(kind, message).await),
     };
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
-        // Module 3's schema and events; the signing key is not needed.
+    if migrate {
+        // The schema and events with the secret's credentials; the signing
+        // key is not needed.
         db::prepare(&pool, &config).await?;
         return Ok(None);
     }
     let secret_id = std::env::var("TICKET_KEY_SECRET_ID")
         .unwrap_or_else(|_| DEFAULT_TICKET_KEY_SECRET_ID.into());
+    // ANCHOR: keys_at_init
+    //- exercise 4.7
     // Fetched now, not at the first request: a missing or unreadable key
     // fails INIT, where the cold start's log says which secret and why.
     if let Err(e) = TicketKeys::load(&cache, &secret_id).await {
         return Err(init::fail(e.kind(), e.to_string()).await);
     }
+    //- starter
+    //> // TODO (step 4.7): fetch the signing keys now, at INIT
+    //> // (TicketKeys::load(&cache, &secret_id)), so that the requests find
+    //> // them in the cache and a key that cannot be had fails INIT:
+    //> // return Err(init::fail(e.kind(), e.to_string()).await).
+    //- end
+    // ANCHOR_END: keys_at_init
     let database = match &credentials {
         Some(c) => format!("postgres, credentials from secret {}", c.secret_id()),
         None => db_config.kind().to_string(),
     };
     let tickets = RotatingTickets::new(SqlTickets::new(pool), credentials);
     let app = module_2::App::new(config, tickets);
-    let api = router(app, Keyring { cache, secret_id });
+    let api = router(app, Keyring::new(cache, secret_id));
     tracing::info!(database, "init complete");
     Ok(Some(api))
 }
+// ANCHOR_END: init
 
+// ANCHOR: database
 /// The pool: from `DB_SECRET_ID`'s secret when set (`DB_HOST`, the proxy,
 /// in place of its host when set), else from `DATABASE_URL` as in module 3.
 /// Lazy either way: no connection is opened before a request needs it.
@@ -95,3 +118,4 @@ async fn database(
     let pool = db::pool_options(db_config).connect_lazy_with(options);
     Ok((pool, Some(credentials)))
 }
+// ANCHOR_END: database

@@ -31,6 +31,7 @@ pub const PREVIOUS: &str = "AWSPREVIOUS";
 /// `AWSCURRENT`.
 pub const PENDING: &str = "AWSPENDING";
 
+// ANCHOR: value
 /// One version of a secret. The value is a [`SecretString`]: its `Debug`
 /// prints `[REDACTED]`, and reading it takes an explicit
 /// `expose_secret()`, which a review can search for.
@@ -41,6 +42,7 @@ pub struct SecretValue {
     pub stages: Vec<String>,
     pub value: SecretString,
 }
+// ANCHOR_END: value
 
 /// Why a secret could not be had. Each names the secret's id and the
 /// reason; none carries anything of the value.
@@ -178,6 +180,7 @@ where
 // ANCHOR_END: classify
 
 // ANCHOR: cache
+// ANCHOR: cache_type
 /// Secrets fetched once and kept for `ttl`: an environment serves
 /// thousands of requests, and each `GetSecretValue` costs $0.05 per
 /// 10,000 calls and a round trip. A stage that holds no version (a key
@@ -210,6 +213,8 @@ impl SecretCache {
             })
     }
 
+    // ANCHOR_END: cache_type
+    // ANCHOR: get_optional
     /// The cached version of `id` at `stage`, or none, fetched if absent or
     /// older than the TTL.
     pub async fn get_optional(
@@ -232,7 +237,9 @@ impl SecretCache {
         //> todo!("step 4.2: cache secrets with a TTL")
         //- end
     }
+    // ANCHOR_END: get_optional
 
+    // ANCHOR: refresh
     /// Fetches `id` at `stage` now, whatever the cache holds: after the
     /// database refused the password, or a ticket named a newer key.
     pub async fn refresh(
@@ -254,6 +261,7 @@ impl SecretCache {
         );
         Ok(value)
     }
+    // ANCHOR_END: refresh
 }
 // ANCHOR_END: cache
 

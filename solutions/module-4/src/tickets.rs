@@ -56,6 +56,7 @@ impl SigningKey {
     }
 }
 
+// ANCHOR: claims
 /// What a ticket says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -72,15 +73,17 @@ pub struct Claims {
 /// Why the door turns a ticket away.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
-    #[error("the ticket is not a ticket: {0}")]
+    #[error("not a ticket: {0}")]
     Malformed(&'static str),
     #[error("the ticket was signed with a key that is no longer accepted")]
     UnknownKey,
     #[error("the ticket's signature does not match")]
     BadSignature,
 }
+// ANCHOR_END: claims
 
 // ANCHOR: keys
+// ANCHOR: load
 /// The keys the door knows: the one it signs with, and the one before it.
 #[derive(Debug, Clone)]
 pub struct TicketKeys {
@@ -100,7 +103,9 @@ impl TicketKeys {
         };
         Ok(TicketKeys { current, previous })
     }
+    // ANCHOR_END: load
 
+    // ANCHOR: sign
     /// A ticket for `booking`, signed with the current key.
     pub fn sign(&self, booking: &Booking) -> String {
         //- exercise 4.3
@@ -122,7 +127,9 @@ impl TicketKeys {
         //> todo!("step 4.3: sign a ticket")
         //- end
     }
+    // ANCHOR_END: sign
 
+    // ANCHOR: verify
     /// The claims of `token`, when one of the keys signed it; and which.
     pub fn verify(&self, token: &str) -> Result<(Claims, &SigningKey), TicketError> {
         //- exercise 4.3
@@ -156,5 +163,6 @@ impl TicketKeys {
         //> todo!("step 4.3: verify a ticket")
         //- end
     }
+    // ANCHOR_END: verify
 }
 // ANCHOR_END: keys

@@ -1,4 +1,4 @@
-//! Step 4.7: where each request's time goes, in X-Ray.
+//! Step 4.8: where each request's time goes, in X-Ray.
 //!
 //! The function now calls three things: Secrets Manager, the database,
 //! and its own code. `tracing` spans say where the time went; the
@@ -69,6 +69,7 @@ pub struct Xray {
 
 static XRAY: OnceLock<Arc<Xray>> = OnceLock::new();
 
+// ANCHOR: install
 /// Installs the process's subscriber: JSON log lines as in module 1 and,
 /// when `AWS_XRAY_DAEMON_ADDRESS` is set, spans to X-Ray.
 pub fn install() -> Option<Arc<Xray>> {
@@ -119,6 +120,7 @@ pub fn install() -> Option<Arc<Xray>> {
     let _ = XRAY.set(xray.clone());
     Some(xray)
 }
+// ANCHOR_END: install
 
 fn log_level() -> LevelFilter {
     match std::env::var("AWS_LAMBDA_LOG_LEVEL") {
@@ -168,6 +170,7 @@ pub fn init_span() -> tracing::Span {
     tracing::info_span!(target: TARGET, "Init", otel.kind = "internal")
 }
 
+// ANCHOR: secret_span
 /// The span around one `GetSecretValue` call: an `aws` subsegment.
 pub fn secret_span(id: &str, stage: &str) -> tracing::Span {
     tracing::info_span!(
@@ -181,6 +184,7 @@ pub fn secret_span(id: &str, stage: &str) -> tracing::Span {
         aws.secretsmanager.version_stage = stage,
     )
 }
+// ANCHOR_END: secret_span
 
 /* ------------------------- INIT's spans, held ------------------------- */
 
@@ -193,6 +197,7 @@ struct HeldUntilInvoked {
     held: Mutex<Option<Vec<SpanData>>>,
 }
 
+// ANCHOR: release
 impl HeldUntilInvoked {
     /// Sends INIT's spans as part of the trace `parent` belongs to, with
     /// INIT's root span as the parent's child. Once: later calls do nothing.
@@ -219,6 +224,7 @@ impl HeldUntilInvoked {
         }
     }
 }
+// ANCHOR_END: release
 
 #[derive(Debug)]
 struct Shared(Arc<HeldUntilInvoked>);
@@ -298,6 +304,7 @@ fn exported_parent() -> Option<Context> {
     })
 }
 
+// ANCHOR: statements
 impl<S: tracing::Subscriber> Layer<S> for SqlStatements {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: LayerContext<'_, S>) {
         let Some(xray) = XRAY.get() else { return };
@@ -330,6 +337,7 @@ impl<S: tracing::Subscriber> Layer<S> for SqlStatements {
         span.end_with_timestamp(end);
     }
 }
+// ANCHOR_END: statements
 
 /// The database the pool talks to, as OpenTelemetry names it.
 fn db_system() -> &'static str {
@@ -360,6 +368,7 @@ impl<S> Traced<S> {
     }
 }
 
+// ANCHOR: call
 impl<S, B> Service<Request> for Traced<S>
 where
     S: Service<Request, Response = Response<B>> + Clone + Send + 'static,
@@ -378,6 +387,7 @@ where
         let Some(xray) = self.xray.clone() else {
             return Box::pin(self.inner.call(request));
         };
+        //- exercise 4.8
         let parent = request
             .lambda_context_ref()
             .and_then(|cx| cx.xray_trace_id.as_deref())
@@ -420,5 +430,15 @@ where
             );
             response
         })
+        //- starter
+        //> // TODO (step 4.8): the invocation's span. Its parent is the trace id
+        //> // Lambda gave this invocation (request.lambda_context_ref(), its
+        //> // xray_trace_id, read with span_context_from_str); release INIT's
+        //> // spans into that trace (xray.init.release); run the router inside
+        //> // the span; record the response's status; end the span and
+        //> // xray.flush() before the response goes back.
+        //> Box::pin(self.inner.call(request))
+        //- end
     }
 }
+// ANCHOR_END: call
