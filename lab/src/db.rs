@@ -170,6 +170,29 @@ impl Tools {
     }
 }
 
+impl Tools {
+    /// Whether `user` can log in to `database` with `password` now: the
+    /// rotation function's testSecret, and the check that an old password
+    /// is refused. `Err` holds the server's reason.
+    pub fn login(&self, database: &str, user: &str, password: &str) -> Result<(), String> {
+        let output = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-At", "-w"])
+            .arg(format!(
+                "host=127.0.0.1 port={PG_PORT} dbname={database} user={user}"
+            ))
+            .args(["-c", "SELECT 1"])
+            .env("PGPASSWORD", password)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run psql: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+        }
+    }
+}
+
 /// The URLs of a running pair.
 pub struct Urls {
     pub postgres: String,

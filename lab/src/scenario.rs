@@ -303,7 +303,12 @@ pub fn scenarios() -> Vec<Scenario> {
                     Environments pick the new key up as their copy expires: no request fails, new tickets are signed \
                     with the new key, and a ticket issued before the rotation still opens the door. The report counts \
                     the GetSecretValue calls the run made (a call per request would cost a call per request) and \
-                    draws a cold and a warm request's trace.",
+                    draws a cold and a warm request's trace. With PostgreSQL up (`cargo workshop db up`), the \
+                    tickets are in PostgreSQL, read with credentials from a second secret, and three seconds after \
+                    the key the database password rotates as Secrets Manager's single-user rotation does it: the new \
+                    password under AWSPENDING, then into the database (ALTER ROLE), a login with it (testSecret), \
+                    and a second later AWSCURRENT moved onto it. In between, a new connection with AWSCURRENT's \
+                    password is refused, and the function takes AWSPENDING's.",
             runs: vec![RunSpec {
                 label: "rotation at 4 s",
                 description: "REST API, tracing on, the key kept 2 s per environment; the account's concurrency limit",
@@ -375,6 +380,144 @@ pub struct Target {
 /// The secret that holds the ticket signing key (module 4 on).
 pub const TICKET_KEY_SECRET: &str = "workshop/ticket-signing-key";
 
+/// The secret that holds the database's credentials when the rotation
+/// scenario runs on PostgreSQL.
+pub const DB_SECRET: &str = "workshop/database";
+
+/// The role whose password the rotation scenario rotates: its own, so
+/// that the other scenarios' role keeps its password.
+const ROTATING_ROLE: &str = "lab_rotation";
+
+/// How long after the key the database password rotates, and how long
+/// its single-user window (setSecret to finishSecret) lasts.
+const PASSWORD_AFTER_KEY: Duration = Duration::from_secs(3);
+const PASSWORD_WINDOW: Duration = Duration::from_secs(1);
+
+/// The database password of a run, before and after its rotation.
+struct PasswordRotation {
+    tools: crate::db::Tools,
+    database: String,
+    old: String,
+    new: String,
+}
+
+/// A database user's credentials in the JSON shape RDS writes.
+fn db_secret(database: &str, password: &str) -> String {
+    serde_json::json!({
+        "engine": "postgres",
+        "host": "127.0.0.1",
+        "port": crate::db::PG_PORT,
+        "username": ROTATING_ROLE,
+        "password": password,
+        "dbname": database,
+    })
+    .to_string()
+}
+
+impl PasswordRotation {
+    /// A fresh database and a role of its own with a random password, for
+    /// a run whose tickets are in PostgreSQL.
+    fn prepare(name: String) -> Result<PasswordRotation, String> {
+        let tools = crate::db::tools()?;
+        crate::db::create_database(&tools, &name, None)?;
+        let old = crate::secrets::random_secret_string(32);
+        let new = crate::secrets::random_secret_string(32);
+        tools.psql("postgres", &format!("DROP ROLE IF EXISTS {ROTATING_ROLE}"))?;
+        tools.psql(
+            "postgres",
+            &format!("CREATE ROLE {ROTATING_ROLE} LOGIN PASSWORD '{old}'"),
+        )?;
+        Ok(PasswordRotation {
+            tools,
+            database: name,
+            old,
+            new,
+        })
+    }
+
+    /// What the role may do once the schema is in: module 3's grants.
+    fn grant(&self) -> Result<(), String> {
+        let r = ROTATING_ROLE;
+        self.tools.psql(
+            &self.database,
+            &format!(
+                "GRANT CONNECT ON DATABASE {db} TO {r}; GRANT USAGE ON SCHEMA public TO {r}; \
+                 GRANT SELECT, UPDATE ON events TO {r}; \
+                 GRANT SELECT, INSERT ON reservations, idempotency_keys TO {r}",
+                db = self.database
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// Secrets Manager's single-user rotation, step by step, under the
+    /// load: what happened, as the report's line.
+    async fn rotate(
+        &self,
+        secrets: &crate::secrets::SecretsManager,
+        started: std::time::Instant,
+    ) -> String {
+        let at = started.elapsed().as_secs_f64();
+        // createSecret.
+        let pending = match secrets.put(
+            DB_SECRET,
+            &db_secret(&self.database, &self.new),
+            &["AWSPENDING"],
+        ) {
+            Ok(version) => version,
+            Err(e) => return format!("password   rotation failed at createSecret: {}", e.message),
+        };
+        // setSecret; the oldest session ended, as its environment's pool
+        // would close it after an idle minute, so that one environment
+        // opens a new connection inside the window (open connections keep
+        // working through ALTER ROLE); and testSecret. psql blocks, so off
+        // the lab's thread.
+        let (tools, database, old, new) = (
+            self.tools.clone(),
+            self.database.clone(),
+            self.old.clone(),
+            self.new.clone(),
+        );
+        let set = tokio::task::spawn_blocking(move || -> Result<(String, bool), String> {
+            tools.psql("postgres", &format!("ALTER ROLE {ROTATING_ROLE} PASSWORD '{new}'"))?;
+            let ended = tools.psql(
+                "postgres",
+                &format!(
+                    "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity \
+                     WHERE usename = '{ROTATING_ROLE}' ORDER BY backend_start LIMIT 1) AS oldest"
+                ),
+            )?;
+            tools.login(&database, ROTATING_ROLE, &new)?;
+            let old_refused = tools.login(&database, ROTATING_ROLE, &old).is_err();
+            Ok((ended, old_refused))
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        let (ended, old_refused) = match set {
+            Ok(done) => done,
+            Err(e) => return format!("password   rotation failed at setSecret or testSecret: {e}"),
+        };
+        tokio::time::sleep(PASSWORD_WINDOW).await;
+        // finishSecret.
+        let finished = started.elapsed().as_secs_f64();
+        if let Err(e) = secrets.finish(DB_SECRET, &pending) {
+            return format!("password   rotation failed at finishSecret: {}", e.message);
+        }
+        format!(
+            "password   at {at:.1} s the new password went under AWSPENDING and into the database (ALTER ROLE); {ended} \
+             of the role's sessions ended, as after an idle minute, so that its environment connects again inside the \
+             window; a login with the new password worked (testSecret), the old one was {}; at {finished:.1} s \
+             AWSCURRENT moved onto it",
+            if old_refused {
+                "refused"
+            } else {
+                "still accepted"
+            }
+        )
+    }
+}
+
 /// Runs every run of `scenario` against `target`; returns a report per run.
 pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>, String> {
     let mut reports = Vec::new();
@@ -405,9 +548,43 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
                 stage: "prod".into(),
             };
         }
+        // On PostgreSQL, the rotation scenario reads the database's
+        // credentials from a secret and rotates them too.
+        let rotates_password = run.rotate_key_at.is_some()
+            && target.database
+            && target.secrets
+            && run.database == DatabaseSpec::Default
+            && crate::db::is_up();
+        let password = if rotates_password {
+            let name = format!("lab_{}_{k}", scenario.name.replace('-', "_"));
+            let rotation = PasswordRotation::prepare(name.clone())?;
+            config.database = Some(crate::db::LabDatabase {
+                // The function's credentials come from DB_SECRET; this URL,
+                // with none, only says which database it is.
+                url: format!(
+                    "postgres://{ROTATING_ROLE}@127.0.0.1:{}/{name}",
+                    crate::db::PG_PORT
+                ),
+                direct_url: crate::db::app_url(&name, false),
+                watch: Some(name),
+                migrator: target.reference.clone(),
+            });
+            Some(rotation)
+        } else {
+            None
+        };
         if target.secrets {
             let key = crate::secrets::random_secret_string(64);
             config.secrets = vec![(TICKET_KEY_SECRET.to_string(), key)];
+            if let Some(rotation) = &password {
+                config.secrets.push((
+                    DB_SECRET.to_string(),
+                    db_secret(&rotation.database, &rotation.old),
+                ));
+                config
+                    .environment
+                    .insert("DB_SECRET_ID".into(), DB_SECRET.into());
+            }
             config
                 .environment
                 .insert("TICKET_KEY_SECRET_ID".into(), TICKET_KEY_SECRET.into());
@@ -424,6 +601,9 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
         };
         let meter = crate::machine::CpuMeter::start();
         let lab = Lab::start(config, Output::Quiet).await?;
+        if let Some(rotation) = &password {
+            rotation.grant()?;
+        }
         eprintln!(
             "\nRun {}/{}: {} — {} ({} requests)",
             k + 1,
@@ -450,6 +630,7 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             Some(_) => reserve_ticket(&lab).await,
             None => None,
         };
+        let started = std::time::Instant::now();
         let rotation = async {
             let (Some(at), Some(secrets)) = (run.rotate_key_at, &lab.secrets) else {
                 return None;
@@ -457,11 +638,20 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             tokio::time::sleep(at).await;
             let before = secrets.calls("GetSecretValue");
             let key = crate::secrets::random_secret_string(64);
-            Some((at, before, secrets.rotate(TICKET_KEY_SECRET, &key)))
+            let rotated = secrets.rotate(TICKET_KEY_SECRET, &key);
+            let password = match &password {
+                Some(rotation) => {
+                    tokio::time::sleep(PASSWORD_AFTER_KEY).await;
+                    Some(rotation.rotate(secrets, started).await)
+                }
+                None => None,
+            };
+            Some((at, before, rotated, password))
         };
         let (loaded, rotated) = tokio::join!(load_on_its_own_thread(options), rotation);
         let (load, load_cpu) = loaded?;
-        if let (Some((at, before, rotated)), Some(secrets)) = (rotated, &lab.secrets) {
+        if let (Some((at, before, rotated, password_note)), Some(secrets)) = (rotated, &lab.secrets)
+        {
             let after = secrets.calls("GetSecretValue") - before;
             notes.push(match rotated {
                 Ok(version) => format!(
@@ -473,6 +663,11 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
                 ),
                 Err(e) => format!("rotation   failed: {}", e.message),
             });
+            notes.push(password_note.unwrap_or_else(|| {
+                "password   not rotated: the tickets are in SQLite; after `cargo workshop db up`, this run keeps \
+                 them in PostgreSQL and rotates the database password too"
+                    .into()
+            }));
             if let Some(ticket) = early_ticket {
                 notes.push(format!(
                     "door       a ticket issued before the rotation: {}",

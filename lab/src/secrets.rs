@@ -338,6 +338,13 @@ impl SecretsManager {
     /// version it leaves becomes `AWSPREVIOUS`). The new version's id.
     pub fn rotate(&self, name: &str, value: &str) -> Result<String, AwsError> {
         let pending = self.put(name, value, &["AWSPENDING"])?;
+        self.finish(name, &pending)?;
+        Ok(pending)
+    }
+
+    /// A rotation's last step (finishSecret): `AWSCURRENT` moved onto
+    /// `version`, the version it leaves becoming `AWSPREVIOUS`.
+    pub fn finish(&self, name: &str, version: &str) -> Result<(), AwsError> {
         let described = self.call("DescribeSecret", &json!({ "SecretId": name }))?;
         let current = described["VersionIdsToStages"]
             .as_object()
@@ -352,13 +359,13 @@ impl SecretsManager {
         let mut input = json!({
             "SecretId": name,
             "VersionStage": "AWSCURRENT",
-            "MoveToVersionId": pending,
+            "MoveToVersionId": version,
         });
         if let Some(current) = current {
             input["RemoveFromVersionId"] = json!(current);
         }
         self.call("UpdateSecretVersionStage", &input)?;
-        Ok(pending)
+        Ok(())
     }
 }
 

@@ -282,6 +282,9 @@ pub fn migrate(
         .arg("migrate")
         .env_clear()
         .envs(environment)
+        // The schema goes in with the direct URL's own credentials, as an
+        // operator applies it, not with the function's secret.
+        .env_remove("DB_SECRET_ID")
         .env("DATABASE_URL", direct_url)
         .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
         .output()
