@@ -375,6 +375,8 @@ pub struct Target {
     pub secrets: bool,
     /// Whether the function is traced (its segments to the collector).
     pub tracing: bool,
+    /// Another Secrets Manager (a moto server's URL) in place of the lab's.
+    pub secrets_endpoint: Option<String>,
 }
 
 /// The secret that holds the ticket signing key (module 4 on).
@@ -574,6 +576,7 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             None
         };
         if target.secrets {
+            config.secrets_endpoint = target.secrets_endpoint.clone();
             let key = crate::secrets::random_secret_string(64);
             config.secrets = vec![(TICKET_KEY_SECRET.to_string(), key)];
             if let Some(rotation) = &password {
@@ -650,10 +653,21 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
         };
         let (loaded, rotated) = tokio::join!(load_on_its_own_thread(options), rotation);
         let (load, load_cpu) = loaded?;
+        if let Some(secrets) = lab.secrets.as_ref().filter(|s| !s.counts_calls()) {
+            notes.push(format!(
+                "secrets    on the Secrets Manager at {}, which counts no calls: the traces below count the function's",
+                secrets.url()
+            ));
+        }
         if let (Some((at, before, rotated, password_note)), Some(secrets)) = (rotated, &lab.secrets)
         {
             let after = secrets.calls("GetSecretValue") - before;
             notes.push(match rotated {
+                Ok(version) if !secrets.counts_calls() => format!(
+                    "rotation   at {:.1} s the key's new version {} became AWSCURRENT",
+                    at.as_secs_f64(),
+                    &version[..8.min(version.len())],
+                ),
                 Ok(version) => format!(
                     "rotation   at {:.1} s the key's new version {} became AWSCURRENT; {} before it, {} after",
                     at.as_secs_f64(),
@@ -681,7 +695,11 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
                 ));
             }
         }
-        let secret_calls = lab.secrets.as_ref().map(|s| s.calls("GetSecretValue"));
+        let secret_calls = lab
+            .secrets
+            .as_ref()
+            .filter(|s| s.counts_calls())
+            .map(|s| s.calls("GetSecretValue"));
         let traces = match &lab.collector {
             Some(collector) => {
                 // The last datagrams are on their way: a moment for them.

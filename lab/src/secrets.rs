@@ -21,6 +21,11 @@
 //! operation, so a report can say how many `GetSecretValue` calls a run
 //! made and what they would cost. A secret's value never appears in an
 //! error message.
+//!
+//! [`SecretsManager::remote`] stands for another implementation of the
+//! same API instead, a moto server say: the lab creates and rotates its
+//! secrets there with signed calls of its own, and the function is pointed
+//! at it. Calls the function makes there are not counted.
 
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
@@ -244,6 +249,22 @@ pub struct SecretsManager {
     state: Arc<Mutex<State>>,
     addr: Option<SocketAddr>,
     server: Option<JoinHandle<()>>,
+    /// Another implementation of the API, at this URL, in place of ours.
+    remote: Option<String>,
+}
+
+/// The credentials and Region moto accepts: any, and its documentation
+/// uses these.
+pub fn moto_options() -> SecretsOptions {
+    SecretsOptions {
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+        credentials: Credentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        },
+    }
 }
 
 impl SecretsManager {
@@ -253,7 +274,27 @@ impl SecretsManager {
             state: Arc::default(),
             addr: None,
             server: None,
+            remote: None,
         }
+    }
+
+    /// The Secrets Manager API served at `url` (`http://127.0.0.1:5000`,
+    /// a moto server), called as `options` say. Nothing is started.
+    pub fn remote(url: &str, options: SecretsOptions) -> Result<Self, String> {
+        let url = url.trim_end_matches('/');
+        url.strip_prefix("http://")
+            .filter(|a| !a.is_empty() && !a.contains('/'))
+            .ok_or_else(|| {
+                format!("{url}: the lab calls a Secrets Manager at http://HOST:PORT only")
+            })?;
+        let mut manager = Self::new(options);
+        manager.remote = Some(url.to_string());
+        Ok(manager)
+    }
+
+    /// Whether the calls are counted: only by the lab's own endpoint.
+    pub fn counts_calls(&self) -> bool {
+        self.remote.is_none()
     }
 
     /// Listens on a free port of 127.0.0.1 until dropped.
@@ -269,6 +310,9 @@ impl SecretsManager {
 
     /// The endpoint's URL, for `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
     pub fn url(&self) -> String {
+        if let Some(url) = &self.remote {
+            return url.clone();
+        }
         match self.addr {
             Some(addr) => format!("http://{addr}"),
             None => String::new(),
@@ -311,15 +355,27 @@ impl SecretsManager {
     /// The operation itself, as the endpoint runs it after checking the
     /// signature: `operation` is the part of `X-Amz-Target` after the dot.
     pub fn call(&self, operation: &str, input: &Value) -> Result<Value, AwsError> {
-        call(&self.state, &self.options, operation, input)
+        match &self.remote {
+            Some(url) => remote_call(url, &self.options, operation, input, unix_now()),
+            None => call(&self.state, &self.options, operation, input),
+        }
     }
 
-    /// Creates `name` with `value` as its `AWSCURRENT` version.
+    /// Creates `name` with `value` as its `AWSCURRENT` version. On a
+    /// remote endpoint that has it from an earlier run, `value` becomes
+    /// its `AWSCURRENT` version.
     pub fn create(&self, name: &str, value: &str) -> Result<Value, AwsError> {
-        self.call(
+        let created = self.call(
             "CreateSecret",
             &json!({ "Name": name, "SecretString": value }),
-        )
+        );
+        match created {
+            Err(e) if e.kind == "ResourceExistsException" && self.remote.is_some() => {
+                self.put(name, value, &["AWSCURRENT"])?;
+                self.call("DescribeSecret", &json!({ "SecretId": name }))
+            }
+            other => other,
+        }
     }
 
     /// Puts a new version of `name` under `stages`.
@@ -706,6 +762,168 @@ fn error_response(e: &AwsError) -> Response<Full<Bytes>> {
         .expect("a valid response")
 }
 
+/* ------------------------- a Secrets Manager elsewhere ------------------------- */
+
+/// `X-Amz-Date` of `unix` seconds: `20261207T132500Z`.
+fn amz_date(unix: i64) -> String {
+    let (y, m, d) = crate::clock::civil_from_days(unix.div_euclid(86_400));
+    let s = unix.rem_euclid(86_400);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        s / 3_600,
+        s % 3_600 / 60,
+        s % 60
+    )
+}
+
+/// The `Authorization` header of a Secrets Manager call (SigV4, the
+/// headers `content-type`, `host`, `x-amz-date`, `x-amz-security-token`
+/// when the credentials have a session token, and `x-amz-target` signed),
+/// as the SDK signs one.
+fn sign(options: &SecretsOptions, host: &str, target: &str, date: &str, body: &[u8]) -> String {
+    let scope = format!(
+        "{}/{}/secretsmanager/aws4_request",
+        &date[..8],
+        options.region
+    );
+    let (token_header, token_name) = match &options.credentials.session_token {
+        Some(token) => (
+            format!("x-amz-security-token:{token}\n"),
+            ";x-amz-security-token",
+        ),
+        None => (String::new(), ""),
+    };
+    let signed_headers = format!("content-type;host;x-amz-date{token_name};x-amz-target");
+    let canonical_request = format!(
+        "POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:{host}\nx-amz-date:{date}\n{token_header}x-amz-target:{target}\n\n{signed_headers}\n{}",
+        hex(&Sha256::digest(body))
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
+        hex(&Sha256::digest(canonical_request.as_bytes()))
+    );
+    let key = scope.split('/').fold(
+        format!("AWS4{}", options.credentials.secret_access_key).into_bytes(),
+        |key, part| hmac(&key, part.as_bytes()),
+    );
+    format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={}",
+        options.credentials.access_key_id,
+        hex(&hmac(&key, string_to_sign.as_bytes()))
+    )
+}
+
+/// An error type another implementation answered, among the ones this
+/// module knows; any other is `UnknownError`, its message kept.
+fn known_kind(kind: &str) -> &'static str {
+    const KNOWN: [&str; 8] = [
+        "ResourceNotFoundException",
+        "ResourceExistsException",
+        "InvalidParameterException",
+        "InvalidRequestException",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "LimitExceededException",
+    ];
+    let kind = kind.rsplit('#').next().unwrap_or(kind);
+    KNOWN
+        .into_iter()
+        .find(|k| *k == kind)
+        .unwrap_or("UnknownError")
+}
+
+/// One call to the endpoint at `url` (`http://HOST:PORT`), over a
+/// connection of its own: the lab's own calls are few (creating a secret,
+/// a rotation), so a blocking one is enough.
+fn remote_call(
+    url: &str,
+    options: &SecretsOptions,
+    operation: &str,
+    input: &Value,
+    now: i64,
+) -> Result<Value, AwsError> {
+    use std::io::{Read, Write};
+    let unreachable = |e: String| AwsError {
+        status: 503,
+        kind: "ServiceUnavailable",
+        message: format!("{url}: {e}"),
+    };
+    let host = url.strip_prefix("http://").unwrap_or(url);
+    let body = input.to_string();
+    let target = format!("secretsmanager.{operation}");
+    let date = amz_date(now);
+    let authorization = sign(options, host, &target, &date, body.as_bytes());
+    let token = match &options.credentials.session_token {
+        Some(token) => format!("x-amz-security-token: {token}\r\n"),
+        None => String::new(),
+    };
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-amz-json-1.1\r\n\
+         x-amz-date: {date}\r\n{token}x-amz-target: {target}\r\nauthorization: {authorization}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| unreachable(e.to_string()))?;
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| unreachable(e.to_string()))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|e| unreachable(e.to_string()))?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| unreachable("an answer that is not HTTP".into()))?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| unreachable("an answer without a status".into()))?;
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
+    let body = if chunked {
+        unchunk(body)
+    } else {
+        body.to_string()
+    };
+    let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if status == 200 {
+        return Ok(value);
+    }
+    let kind = value["__type"].as_str().unwrap_or("UnknownError");
+    let message = value["message"]
+        .as_str()
+        .or(value["Message"].as_str())
+        .unwrap_or_default();
+    Err(AwsError {
+        status,
+        kind: known_kind(kind),
+        message: message.to_string(),
+    })
+}
+
+/// The body of a chunked answer.
+fn unchunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    body
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -898,6 +1116,57 @@ fn verify(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn amz_dates_are_written_as_they_are_read() {
+        assert_eq!(super::amz_date(0), "19700101T000000Z");
+        for unix in [1_796_000_000, 1_800_000_059, 951_782_400] {
+            assert_eq!(super::parse_amz_date(&super::amz_date(unix)), Some(unix));
+        }
+    }
+
+    #[test]
+    fn the_labs_own_calls_are_signed_as_the_endpoint_checks() {
+        use super::*;
+        let options = SecretsOptions::default();
+        let body = br#"{"SecretId":"workshop/ticket-signing-key"}"#;
+        let now = 1_796_000_000;
+        let date = amz_date(now);
+        let target = "secretsmanager.GetSecretValue";
+        let request = |authorization: String| {
+            let mut request = hyper::Request::builder()
+                .method("POST")
+                .uri("/")
+                .header("host", "127.0.0.1:5000")
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amz-date", &date)
+                .header("x-amz-target", target)
+                .header("authorization", authorization);
+            if let Some(token) = &options.credentials.session_token {
+                request = request.header("x-amz-security-token", token);
+            }
+            request.body(()).unwrap().into_parts().0
+        };
+        let signed = sign(&options, "127.0.0.1:5000", target, &date, body);
+        assert_eq!(verify(&request(signed), body, &options, now), Ok(()));
+        let mut other = options.clone();
+        other.credentials.secret_access_key = "not-the-key".into();
+        let wrong = sign(&other, "127.0.0.1:5000", target, &date, body);
+        assert_eq!(
+            verify(&request(wrong), body, &options, now)
+                .unwrap_err()
+                .kind,
+            "InvalidSignatureException"
+        );
+    }
+
+    #[test]
+    fn a_chunked_body_is_put_back_together() {
+        assert_eq!(
+            super::unchunk("4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n"),
+            "{\"a\":1}"
+        );
+    }
+
     #[test]
     fn a_rotation_moves_current_and_previous() {
         let manager = SecretsManager::new(SecretsOptions::default());

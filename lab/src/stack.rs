@@ -37,6 +37,9 @@ pub struct LabConfig {
     pub port: u16,
     /// The database the function uses (module 3 on).
     pub database: Option<crate::db::LabDatabase>,
+    /// Another Secrets Manager endpoint (a moto server's URL) to keep the
+    /// secrets on, in place of the lab's own.
+    pub secrets_endpoint: Option<String>,
     /// Secrets the function reads (module 4 on): the lab's Secrets Manager
     /// starts with these (name, value), and the function is given its
     /// endpoint and credentials.
@@ -61,6 +64,7 @@ impl LabConfig {
             port: 0,
             database: None,
             secrets: Vec::new(),
+            secrets_endpoint: None,
             tracing: false,
         }
     }
@@ -152,9 +156,12 @@ impl Lab {
         let secrets = if config.secrets.is_empty() {
             None
         } else {
-            let manager = SecretsManager::start(SecretsOptions::default())
-                .await
-                .map_err(|e| format!("cannot start the lab's Secrets Manager: {e}"))?;
+            let manager = match &config.secrets_endpoint {
+                Some(url) => SecretsManager::remote(url, crate::secrets::moto_options())?,
+                None => SecretsManager::start(SecretsOptions::default())
+                    .await
+                    .map_err(|e| format!("cannot start the lab's Secrets Manager: {e}"))?,
+            };
             for (name, value) in &config.secrets {
                 manager
                     .create(name, value)

@@ -240,3 +240,45 @@ async fn an_unsigned_call_is_refused() {
         "a refused call is not an operation"
     );
 }
+
+/// The lab's own calls to another endpoint ([`SecretsManager::remote`]),
+/// made here against the lab's endpoint, which checks their signatures:
+/// a secret created, rotated and read back as the function reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lab_creates_and_rotates_secrets_on_another_endpoint() {
+    let (manager, client) = started().await;
+    let remote = SecretsManager::remote(&manager.url(), manager.options().clone()).unwrap();
+    assert!(!remote.counts_calls());
+    let remote = tokio::task::spawn_blocking(move || {
+        remote.create("elsewhere", "first-value").unwrap();
+        // Created again, as on a moto server left running: the value is
+        // put as AWSCURRENT instead.
+        remote.create("elsewhere", "second-value").unwrap();
+        let version = remote.rotate("elsewhere", "third-value").unwrap();
+        assert!(!version.is_empty());
+        let missing = remote
+            .call("GetSecretValue", &serde_json::json!({ "SecretId": "nope" }))
+            .unwrap_err();
+        assert_eq!(missing.kind, "ResourceNotFoundException");
+        remote
+    })
+    .await
+    .unwrap();
+    let read = |stage: &'static str| {
+        client
+            .get_secret_value()
+            .secret_id("elsewhere")
+            .version_stage(stage)
+            .send()
+    };
+    assert_eq!(
+        read("AWSCURRENT").await.unwrap().secret_string(),
+        Some("third-value")
+    );
+    assert_eq!(
+        read("AWSPREVIOUS").await.unwrap().secret_string(),
+        Some("second-value")
+    );
+    assert_eq!(manager.calls("CreateSecret"), 2);
+    assert_eq!(remote.url(), manager.url());
+}

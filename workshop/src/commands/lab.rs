@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::cli::SecretsAt;
 use lab::scenario::{self, Scenario, Target};
 use workshop::steps::{Module, Need, Workshop};
 use workshop::{build, doctor, workspace};
@@ -99,7 +100,72 @@ fn target(module: &Module, scenario: &Scenario) -> Result<Target, String> {
         database: module.needs(Need::Database),
         secrets: module.needs(Need::Secrets),
         tracing: module.needs(Need::Traces),
+        secrets_endpoint: None,
     })
+}
+
+/// The moto server of `--secrets moto`: the one `TEST_SECRETS_URL` names,
+/// or one started here on a free port and stopped with the run.
+struct Moto {
+    url: String,
+    server: Option<std::process::Child>,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(server) = &mut self.server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+fn moto() -> Result<Moto, String> {
+    if let Ok(url) = std::env::var("TEST_SECRETS_URL") {
+        eprintln!("Secrets on the moto server at {url} (TEST_SECRETS_URL)");
+        return Ok(Moto { url, server: None });
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port for moto: {e}"))?
+        .port();
+    let dir = workspace::target_dir().join("workshop").join("lab");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let log_path = dir.join("moto.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    let server = std::process::Command::new("moto_server")
+        .args(["-p", &port.to_string()])
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "--secrets moto starts moto's server, `moto_server`, which is not \
+                installed: pip install 'moto[server]' (or set TEST_SECRETS_URL to a moto server that runs)"
+                .to_string(),
+            _ => format!("cannot start moto_server: {e}"),
+        })?;
+    let moto = Moto {
+        url: format!("http://127.0.0.1:{port}"),
+        server: Some(server),
+    };
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            return Err(format!(
+                "moto_server did not answer on port {port} within 20 s; its log: {}",
+                workspace::relative(&log_path)
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    eprintln!(
+        "Secrets on a moto server started at {} (its log: {})",
+        moto.url,
+        workspace::relative(&log_path)
+    );
+    Ok(moto)
 }
 
 pub async fn run(
@@ -107,15 +173,27 @@ pub async fn run(
     module: Option<u32>,
     name: &str,
     out: Option<PathBuf>,
+    secrets: SecretsAt,
 ) -> Result<(), String> {
     let scenario = scenario::find(name)?;
     let module = module_for(workshop, module, name)?;
+    if secrets == SecretsAt::Moto && !module.needs(Need::Secrets) {
+        return Err(format!(
+            "module {} reads no secret: --secrets moto is for the modules that do (needs = [\"secrets\"] in steps.toml)",
+            module.number
+        ));
+    }
     let functions = if scenario.variants().is_empty() {
         "the reference solution"
     } else {
         "the reference solution beside a variant from workshop/lab-functions"
     };
-    let target = target(module, &scenario)?;
+    let mut target = target(module, &scenario)?;
+    let moto = match secrets {
+        SecretsAt::Moto => Some(moto()?),
+        SecretsAt::Lab => None,
+    };
+    target.secrets_endpoint = moto.as_ref().map(|m| m.url.clone());
     eprintln!("{} (module {}, {functions})", scenario.title, module.number);
     let runs = scenario::run(&target, &scenario).await?;
     if let Some(run) = runs.iter().rev().find(|r| !r.traces.is_empty()) {

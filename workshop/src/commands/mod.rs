@@ -37,8 +37,9 @@ pub fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             module,
             scenario,
             out,
+            secrets,
         } => {
-            runtime()?.block_on(lab::run(workshop, module, &scenario, out))?;
+            runtime()?.block_on(lab::run(workshop, module, &scenario, out, secrets))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Load(args) => {
