@@ -724,6 +724,33 @@ async fn step_4_7_a_key_that_cannot_be_had_fails_init_with_its_id() {
             panic!("step 4.7: INIT must fail when Secrets Manager is unreachable, not {other:?}")
         }
     }
+
+    // A key too short to sign with, and (on the lab's endpoint, which
+    // checks permissions) a key the role may not read.
+    let short = secrets.create("short-key", "hunter2-short").await;
+    let denied = secrets.create("denied-key", KEY_ONE).await;
+    let mut cases = vec![(short, "SecretWrongShape", "hunter2")];
+    if let Some(lab) = &secrets.lab {
+        lab.deny(&denied);
+        cases.push((denied, "SecretAccessDenied", KEY_ONE));
+    }
+    for (id, expected, value) in cases {
+        let (mut env, _) = environment(&secrets, &[("TICKET_KEY_SECRET_ID", id.clone())]).await;
+        match env.wait_ready().await {
+            Err(Outcome::InitError {
+                error_type,
+                message,
+            }) => {
+                assert_eq!(error_type, expected, "{message}");
+                assert!(message.contains(&id), "step 4.7: {message}");
+                assert!(
+                    !message.contains(value),
+                    "step 4.7: the INIT error shows the secret: {message}"
+                );
+            }
+            other => panic!("step 4.7: INIT must fail with {expected} for {id}, not {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

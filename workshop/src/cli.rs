@@ -6,15 +6,6 @@ use workshop::steps::Workshop;
 
 /// `serve`'s port: not mdbook's 3000, so the book and the lab run side by side.
 pub const SERVE_PORT: u16 = 4000;
-
-/// Where the lab keeps the secrets of a module that reads them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SecretsAt {
-    // The lab's own Secrets Manager, which counts the calls.
-    Lab,
-    // A moto server.
-    Moto,
-}
 #[derive(Parser)]
 #[command(
     name = "cargo workshop",
@@ -49,8 +40,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
         /// Where module 4 on keeps its secrets: the lab's Secrets Manager, or a moto server (TEST_SECRETS_URL's, or one it starts).
-        #[arg(long, value_enum, default_value_t = SecretsAt::Lab)]
-        secrets: SecretsAt,
+        #[arg(long, value_enum, default_value_t = crate::commands::lab::SecretsAt::Lab)]
+        secrets: crate::commands::lab::SecretsAt,
     },
     /// Send open-loop traffic to a URL (the lab's or a real API Gateway's) and report.
     Load(LoadArgs),

@@ -5,10 +5,18 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::cli::SecretsAt;
 use lab::scenario::{self, Scenario, Target};
 use workshop::steps::{Module, Need, Workshop};
 use workshop::{build, doctor, workspace};
+
+/// Where the lab keeps the secrets of a module that reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecretsAt {
+    // The lab's own Secrets Manager, which counts the calls.
+    Lab,
+    // A moto server.
+    Moto,
+}
 
 /// `--scenario`'s help: every scenario, the modules that run it, and what
 /// it needs beyond the defaults.
