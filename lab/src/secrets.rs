@@ -292,6 +292,27 @@ impl SecretsManager {
         Ok(manager)
     }
 
+    /// The Secrets Manager of a run, holding `secrets` (name, value): the
+    /// lab's own, started on a free port, or the one at `endpoint` (a moto
+    /// server, called with [`moto_options`]).
+    pub async fn for_run(
+        endpoint: Option<&str>,
+        secrets: &[(String, String)],
+    ) -> Result<Self, String> {
+        let manager = match endpoint {
+            Some(url) => Self::remote(url, moto_options())?,
+            None => Self::start(SecretsOptions::default())
+                .await
+                .map_err(|e| format!("cannot start the lab's Secrets Manager: {e}"))?,
+        };
+        for (name, value) in secrets {
+            manager
+                .create(name, value)
+                .map_err(|e| format!("cannot create the secret {name}: {}", e.message))?;
+        }
+        Ok(manager)
+    }
+
     /// Whether the calls are counted: only by the lab's own endpoint.
     pub fn counts_calls(&self) -> bool {
         self.remote.is_none()
@@ -798,19 +819,35 @@ fn sign(options: &SecretsOptions, host: &str, target: &str, date: &str, body: &[
         "POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:{host}\nx-amz-date:{date}\n{token_header}x-amz-target:{target}\n\n{signed_headers}\n{}",
         hex(&Sha256::digest(body))
     );
+    format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={}",
+        options.credentials.access_key_id,
+        sigv4_signature(
+            &options.credentials.secret_access_key,
+            date,
+            &scope,
+            &canonical_request
+        )
+    )
+}
+
+/// SigV4's signature of `canonical_request`, made at `date` within
+/// `scope` (`DATE/REGION/SERVICE/aws4_request`) with `secret_access_key`.
+fn sigv4_signature(
+    secret_access_key: &str,
+    date: &str,
+    scope: &str,
+    canonical_request: &str,
+) -> String {
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
         hex(&Sha256::digest(canonical_request.as_bytes()))
     );
     let key = scope.split('/').fold(
-        format!("AWS4{}", options.credentials.secret_access_key).into_bytes(),
+        format!("AWS4{secret_access_key}").into_bytes(),
         |key, part| hmac(&key, part.as_bytes()),
     );
-    format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={}",
-        options.credentials.access_key_id,
-        hex(&hmac(&key, string_to_sign.as_bytes()))
-    )
+    hex(&hmac(&key, string_to_sign.as_bytes()))
 }
 
 /// An error type another implementation answered, among the ones this
@@ -1087,22 +1124,7 @@ fn verify(
         parts.uri.path(),
         query.join("&"),
     );
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
-        hex(&Sha256::digest(canonical_request.as_bytes()))
-    );
-    let key = [
-        scope_parts[0],
-        scope_parts[1],
-        scope_parts[2],
-        scope_parts[3],
-    ]
-    .iter()
-    .fold(
-        format!("AWS4{}", creds.secret_access_key).into_bytes(),
-        |key, part| hmac(&key, part.as_bytes()),
-    );
-    let expected = hex(&hmac(&key, string_to_sign.as_bytes()));
+    let expected = sigv4_signature(&creds.secret_access_key, date, scope, &canonical_request);
     if expected != signature {
         return Err(AwsError::new(
             400,

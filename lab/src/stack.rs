@@ -16,7 +16,7 @@ use crate::fleet::{Fleet, FleetOptions};
 use crate::gateway::{self, Gateway, GatewayOptions};
 use crate::lambda::{FunctionConfig, LogLine};
 use crate::metrics::Recorder;
-use crate::secrets::{SecretsManager, SecretsOptions};
+use crate::secrets::SecretsManager;
 use crate::xray::Collector;
 
 /// Everything that configures one lab: the function, its fleet, its API.
@@ -156,17 +156,9 @@ impl Lab {
         let secrets = if config.secrets.is_empty() {
             None
         } else {
-            let manager = match &config.secrets_endpoint {
-                Some(url) => SecretsManager::remote(url, crate::secrets::moto_options())?,
-                None => SecretsManager::start(SecretsOptions::default())
-                    .await
-                    .map_err(|e| format!("cannot start the lab's Secrets Manager: {e}"))?,
-            };
-            for (name, value) in &config.secrets {
-                manager
-                    .create(name, value)
-                    .map_err(|e| format!("cannot create the secret {name}: {}", e.message))?;
-            }
+            let manager =
+                SecretsManager::for_run(config.secrets_endpoint.as_deref(), &config.secrets)
+                    .await?;
             // The run's own variables win (a wrong endpoint, on purpose).
             for (key, value) in manager.env() {
                 function.environment.entry(key).or_insert(value);

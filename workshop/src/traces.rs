@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use lab::secrets::{SecretsManager, SecretsOptions, random_secret_string};
+use lab::secrets::{SecretsManager, random_secret_string};
 use lab::xray::{Collector, Trace, assemble};
 use serde_json::Value;
 
@@ -21,12 +21,17 @@ pub fn path() -> PathBuf {
 
 /// Keeps `collector`'s segments for `cargo workshop traces`; says where.
 pub fn save(collector: &Collector) -> Result<PathBuf, String> {
+    save_documents(&collector.documents())
+}
+
+/// Keeps segment documents for `cargo workshop traces`; says where.
+pub fn save_documents(documents: &[Value]) -> Result<PathBuf, String> {
     let path = path();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let text = serde_json::to_string(&collector.documents()).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string(documents).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }
@@ -74,13 +79,9 @@ impl Around {
     ) -> Result<Around, String> {
         let mut secrets = None;
         if module.needs(Need::Secrets) {
-            let manager = SecretsManager::start(SecretsOptions::default())
-                .await
-                .map_err(|e| format!("cannot start the lab's Secrets Manager: {e}"))?;
             let name = lab::scenario::TICKET_KEY_SECRET;
-            manager
-                .create(name, &random_secret_string(64))
-                .map_err(|e| format!("cannot create the secret {name}: {}", e.message))?;
+            let manager =
+                SecretsManager::for_run(None, &[(name.into(), random_secret_string(64))]).await?;
             // What the learner set with --env wins: a wrong endpoint on
             // purpose, say.
             for (key, value) in manager.env() {
@@ -108,8 +109,12 @@ impl Around {
         if let Some(secrets) = &self.secrets {
             let calls = secrets.calls("GetSecretValue");
             lines.push(format!(
-                "Secrets Manager: {calls} GetSecretValue call{} (${:.6} at $0.05 per 10,000)",
-                if calls == 1 { "" } else { "s" },
+                "Secrets Manager: {} (${:.6} at $0.05 per 10,000)",
+                lab::report::count(
+                    calls as usize,
+                    "GetSecretValue call",
+                    "GetSecretValue calls"
+                ),
                 calls as f64 * lab::report::prices::SECRETS_MANAGER_CALL
             ));
         }

@@ -205,14 +205,9 @@ pub async fn run(
     eprintln!("{} (module {}, {functions})", scenario.title, module.number);
     let runs = scenario::run(&target, &scenario).await?;
     if let Some(run) = runs.iter().rev().find(|r| !r.traces.is_empty()) {
-        let collector_like: Vec<serde_json::Value> =
+        let documents: Vec<serde_json::Value> =
             run.traces.iter().flat_map(|t| t.documents()).collect();
-        let path = workshop::traces::path();
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let text = serde_json::to_string(&collector_like).map_err(|e| e.to_string())?;
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        workshop::traces::save_documents(&documents)?;
     }
     println!("\n{}\n", scenario.title);
     for run in &runs {
