@@ -13,7 +13,7 @@
 //! | `routes.rs`   | 4.4  | the reservation's ticket, and the door that checks it   |
 //! | `database.rs` | 4.5  | the database's credentials from their secret, never quoted |
 //! | `database.rs` | 4.6  | a password rotation that loses no request               |
-//! | `main.rs`     | 4.7  | the bootstrap: keys at INIT, INIT errors that name the secret |
+//! | `init.rs`     | 4.7  | INIT: keys fetched once, INIT errors that name the secret |
 //! | `traces.rs`   | 4.8  | where the time goes: spans to X-Ray, flushed before the freeze |
 //!
 //! The suite is `tests/module-4/`.
