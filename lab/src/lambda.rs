@@ -9,7 +9,9 @@
 //!
 //! - Init Duration runs from spawning the process to its first `next`;
 //! - Duration runs from handing over the event to the response;
-//! - Max Memory Used is the process's peak resident set (Linux `VmHWM`).
+//! - Max Memory Used is the process's peak resident set (Linux `VmHWM`);
+//! - CPU is the memory size's share where the function opts in and the OS
+//!   can enforce it ([`crate::cpu`]), and its use is read from the process.
 //!
 //! Each invocation yields an [`Invocation`] whose [`Invocation::report_line`]
 //! is the REPORT line Lambda writes to CloudWatch Logs.
@@ -36,6 +38,7 @@ use tokio::task::JoinHandle;
 
 use serde_json::json;
 
+use crate::cpu::{CpuLimits, EnvCgroup};
 pub use crate::ids::random_uuid;
 use crate::xray::{Collector, TraceHeader, epoch_seconds, new_id};
 
@@ -83,6 +86,10 @@ pub struct FunctionConfig {
     /// samples each invocation, records its own segments for it and gives
     /// the function `AWS_XRAY_DAEMON_ADDRESS`.
     pub tracing: Option<Arc<Collector>>,
+    /// Lambda's CPU share for `memory_mb`, in a cgroup per environment
+    /// where the OS allows ([`CpuLimits::detect`]). `None`: every
+    /// environment may use the whole machine, as before.
+    pub cpu: Option<Arc<CpuLimits>>,
 }
 
 impl FunctionConfig {
@@ -94,6 +101,7 @@ impl FunctionConfig {
             timeout: Duration::from_secs(3),
             environment: BTreeMap::new(),
             tracing: None,
+            cpu: None,
         }
     }
 
@@ -311,6 +319,9 @@ pub struct ExecutionEnvironment {
     init: InitPhase,
     /// Stopped between invocations (see [`ExecutionEnvironment::freeze`]).
     frozen: bool,
+    /// The cgroup holding the process to its CPU share; declared after
+    /// `child`, so it is removed only once the process is stopped.
+    cgroup: Option<EnvCgroup>,
 }
 
 /// Whether this platform lets the lab stop and resume a process, as
@@ -340,6 +351,16 @@ impl ExecutionEnvironment {
         init_type: InitType,
         logs: LogSink,
     ) -> std::io::Result<Self> {
+        // The cgroup is ready, its quota written, before the process exists.
+        let cgroup = match &config.cpu {
+            Some(limits) => limits.environment(id, config.memory_mb).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot limit the CPU of environment {id}: {e}"),
+                )
+            })?,
+            None => None,
+        };
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (init_tx, init_rx) = oneshot::channel();
@@ -368,13 +389,22 @@ impl ExecutionEnvironment {
         #[cfg(unix)]
         command.process_group(0);
         // And if the lab dies without stopping them, Linux stops them too.
+        // The process joins its cgroup before exec, so INIT gets no more
+        // CPU than the invocations.
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+        {
+            let procs = cgroup.as_ref().map(|c| c.procs().to_owned());
+            // SAFETY: prctl and `cpu::join` are async-signal-safe, and the
+            // path they use was allocated before the fork.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    if let Some(procs) = &procs {
+                        crate::cpu::join(procs)?;
+                    }
+                    Ok(())
+                });
+            }
         }
         let spawned_at = Instant::now();
         let spawned_wall = SystemTime::now();
@@ -407,6 +437,7 @@ impl ExecutionEnvironment {
             spawned_wall,
             init: InitPhase::Pending(init_rx),
             frozen: false,
+            cgroup,
         })
     }
 
@@ -703,11 +734,28 @@ impl ExecutionEnvironment {
         self.pid.and_then(peak_rss_mb)
     }
 
+    /// The CPU time the process has used so far, INIT included (Lambda
+    /// Insights' `cpu_total_time`): beside Max Memory Used, it shows
+    /// whether a function was short of CPU or of memory. `None` once the
+    /// process is gone, and where there is no `/proc`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        self.pid.and_then(crate::cpu::process_cpu_time)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cgroup(&self) -> Option<&EnvCgroup> {
+        self.cgroup.as_ref()
+    }
+
     /// Stops the process and waits until every line it wrote has reached the
     /// log sink.
     pub async fn shutdown(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        // The process has exited; the cgroup goes with anything it started.
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.remove(Duration::from_secs(1)).await;
+        }
         for reader in self.log_readers.drain(..) {
             let _ = reader.await;
         }
@@ -718,6 +766,11 @@ impl ExecutionEnvironment {
 impl Drop for ExecutionEnvironment {
     fn drop(&mut self) {
         // `kill_on_drop` stops the process; the API server goes with it.
+        // With a cgroup, the kill comes first, so the cgroup (dropped after
+        // this) finds it empty or emptying.
+        if self.cgroup.is_some() {
+            let _ = self.child.start_kill();
+        }
         self.server.abort();
     }
 }

@@ -8,6 +8,8 @@
 //! - [`paths`]: the repository root and cargo's target directory.
 //! - [`clock`]: UTC calendar dates.
 //! - [`ids`]: request, trace and segment ids.
+//! - [`cpu`]: Lambda's CPU share for a memory size, enforced through
+//!   cgroups where Linux allows, modelled (and said to be) elsewhere.
 //! - [`throttle`]: a token bucket, for API Gateway's throttling and the
 //!   fleet's scaling rate.
 //! - [`xray`]: trace headers, a collector of X-Ray segments, and the
@@ -29,6 +31,7 @@
 
 pub mod apigw;
 pub mod clock;
+pub mod cpu;
 pub mod db;
 #[doc(hidden)]
 pub mod fixture;
