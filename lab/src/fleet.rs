@@ -2,10 +2,12 @@
 //! them: one request per environment at a time, a new environment (a cold
 //! start) when none is idle, idle ones reused, a concurrency limit past
 //! which invocations are throttled, and provisioned environments
-//! initialised before any traffic arrives.
+//! initialised before any traffic arrives, served first, and scaled by a
+//! schedule or by target tracking as Application Auto Scaling scales them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -19,8 +21,11 @@ pub struct FleetOptions {
     /// The function's concurrency limit (reserved concurrency); `None` is
     /// the account's limit, which a laptop never reaches.
     pub max_concurrency: Option<usize>,
-    /// Environments started and initialised before traffic.
+    /// Environments started and initialised before traffic
+    /// (provisioned concurrency on the alias).
     pub provisioned: usize,
+    /// How the provisioned environments change during the run.
+    pub provisioned_scaling: Option<ProvisionedScaling>,
     /// Use each environment once (every request pays INIT).
     pub single_use: bool,
     /// How many new environments may start per second: Lambda scales a
@@ -45,9 +50,60 @@ impl FleetOptions {
         FleetOptions {
             max_concurrency: Some(ACCOUNT_CONCURRENCY),
             provisioned: 0,
+            provisioned_scaling: None,
             single_use: false,
             scale_per_second: Some(LAB_SCALE_PER_SECOND),
         }
+    }
+}
+
+/// Application Auto Scaling on the provisioned environments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProvisionedScaling {
+    /// A scheduled action: `at` after the fleet starts, raise the
+    /// provisioned environments to `to`.
+    Scheduled { at: Duration, to: usize },
+    /// A target-tracking policy on `ProvisionedConcurrencyUtilization`.
+    TargetTracking(TargetTracking),
+}
+
+/// Target tracking as Application Auto Scaling does it for provisioned
+/// concurrency: one datapoint a minute (the minute's average utilisation),
+/// and a scale-out once `datapoints` datapoints in a row are above the
+/// target, to the capacity that would have been at the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetTracking {
+    /// The utilisation to hold (0.7 is the usual choice).
+    pub target: f64,
+    /// How long a datapoint's minute lasts on the lab's clock: a laptop run
+    /// cannot last the minutes AWS's does, so the clock is compressed.
+    pub minute: Duration,
+    /// Datapoints above the target before a scale-out (AWS: 3).
+    pub datapoints: usize,
+    /// The scalable target's MaxCapacity.
+    pub max: usize,
+}
+
+impl TargetTracking {
+    /// AWS's policy at `target`, on a clock where a minute lasts `minute`.
+    pub fn aws(target: f64, minute: Duration, max: usize) -> Self {
+        TargetTracking {
+            target,
+            minute,
+            datapoints: 3,
+            max,
+        }
+    }
+
+    /// How many times faster than AWS's clock the lab's runs.
+    pub fn compression(&self) -> f64 {
+        60.0 / self.minute.as_secs_f64()
+    }
+
+    /// The capacity that puts `utilisation` of `allocated` at the target.
+    pub fn desired(&self, allocated: usize, utilisation: f64) -> usize {
+        let desired = (allocated as f64 * utilisation / self.target).ceil() as usize;
+        desired.clamp(allocated, self.max.max(allocated))
     }
 }
 
@@ -62,9 +118,28 @@ pub enum FleetError {
 }
 
 struct Pool {
+    /// Idle on-demand environments.
     idle: Vec<ExecutionEnvironment>,
+    /// Idle provisioned environments: served before any on-demand one.
+    idle_provisioned: Vec<ExecutionEnvironment>,
     in_flight: usize,
+    /// Provisioned environments ready (INIT done), and how many are busy.
+    provisioned: usize,
+    provisioned_busy: usize,
+    /// Provisioned environments asked for, ready or still in INIT.
+    provisioned_wanted: usize,
     closed: bool,
+}
+
+impl Pool {
+    /// The share of the provisioned environments busy now (0 with none).
+    fn utilisation(&self) -> f64 {
+        if self.provisioned == 0 {
+            0.0
+        } else {
+            self.provisioned_busy as f64 / self.provisioned as f64
+        }
+    }
 }
 
 struct Inner {
@@ -92,7 +167,7 @@ impl Fleet {
         logs: LogSink,
         recorder: Arc<Recorder>,
     ) -> Result<Fleet, String> {
-        let options_copy = options.clone();
+        let scaling = options_scaling(&options);
         let fleet = Fleet {
             inner: Arc::new(Inner {
                 function,
@@ -101,17 +176,49 @@ impl Fleet {
                 recorder,
                 pool: Mutex::new(Pool {
                     idle: Vec::new(),
+                    idle_provisioned: Vec::new(),
                     in_flight: 0,
+                    provisioned: 0,
+                    provisioned_busy: 0,
+                    provisioned_wanted: 0,
                     closed: false,
                 }),
                 next_id: AtomicUsize::new(1),
-                scaling: options_scaling(&options_copy),
+                scaling,
             }),
         };
-        let provisioned = fleet.inner.options.provisioned;
+        fleet.provision(fleet.inner.options.provisioned).await?;
+        match fleet.inner.options.provisioned_scaling.clone() {
+            Some(ProvisionedScaling::Scheduled { at, to }) => {
+                let fleet = fleet.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(at).await;
+                    if let Err(e) = fleet.provision(to).await {
+                        eprintln!("the scheduled action could not provision: {e}");
+                    }
+                });
+            }
+            Some(ProvisionedScaling::TargetTracking(policy)) => {
+                tokio::spawn(fleet.clone().track(policy));
+            }
+            None => {}
+        }
+        Ok(fleet)
+    }
+
+    /// Raises the provisioned environments to `to` (never lowers them);
+    /// returns once the new ones have finished INIT. Each joins the
+    /// provisioned pool, and is billed as allocated, from then on.
+    pub async fn provision(&self, to: usize) -> Result<(), String> {
+        let more = {
+            let mut pool = self.lock();
+            let more = to.saturating_sub(pool.provisioned_wanted);
+            pool.provisioned_wanted += more;
+            more
+        };
         let mut starting = Vec::new();
-        for _ in 0..provisioned {
-            let fleet = fleet.clone();
+        for _ in 0..more {
+            let fleet = self.clone();
             starting.push(tokio::spawn(async move {
                 let mut env = fleet
                     .new_environment(InitType::ProvisionedConcurrency)
@@ -120,21 +227,68 @@ impl Fleet {
                     format!("a provisioned environment failed INIT: {outcome:?}")
                 })?;
                 fleet.inner.recorder.provisioned_init(init);
-                Ok::<_, String>(env)
+                env.freeze();
+                let mut pool = fleet.lock();
+                if pool.closed {
+                    return Ok(());
+                }
+                pool.provisioned += 1;
+                pool.idle_provisioned.push(env);
+                fleet
+                    .inner
+                    .recorder
+                    .provisioned(pool.provisioned, pool.provisioned_busy);
+                Ok::<_, String>(())
             }));
         }
-        let mut ready = Vec::new();
         for task in starting {
-            ready.push(
-                task.await
-                    .map_err(|e| format!("a provisioned environment's start failed: {e}"))??,
-            );
+            task.await
+                .map_err(|e| format!("a provisioned environment's start failed: {e}"))??;
         }
-        for env in &mut ready {
-            env.freeze();
+        Ok(())
+    }
+
+    /// Target tracking: samples the utilisation ten times a datapoint,
+    /// averages each minute into a datapoint, and scales out after enough
+    /// datapoints above the target in a row. Scale-in (15 datapoints below)
+    /// is left out: no lab run lasts that long.
+    async fn track(self, policy: TargetTracking) {
+        let samples_per_datapoint = 10;
+        let mut above = 0;
+        let mut tick = tokio::time::interval(policy.minute / samples_per_datapoint);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut sum = 0.0;
+            for _ in 0..samples_per_datapoint {
+                tick.tick().await;
+                let pool = self.lock();
+                if pool.closed {
+                    return;
+                }
+                sum += pool.utilisation();
+            }
+            let utilisation = sum / f64::from(samples_per_datapoint);
+            let allocated = self.lock().provisioned_wanted;
+            self.inner.recorder.datapoint(utilisation);
+            above = if utilisation > policy.target {
+                above + 1
+            } else {
+                0
+            };
+            if above >= policy.datapoints {
+                above = 0;
+                let to = policy.desired(allocated, utilisation);
+                if to > allocated {
+                    self.inner.recorder.scale_out(allocated, to);
+                    let fleet = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = fleet.provision(to).await {
+                            eprintln!("target tracking could not provision: {e}");
+                        }
+                    });
+                }
+            }
         }
-        fleet.lock().idle.extend(ready);
-        Ok(fleet)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
@@ -148,9 +302,15 @@ impl Fleet {
             .map_err(|e| e.to_string())
     }
 
-    /// Environments alive now (idle or busy).
+    /// Idle environments, provisioned and on-demand.
     pub fn idle(&self) -> usize {
-        self.lock().idle.len()
+        let pool = self.lock();
+        pool.idle.len() + pool.idle_provisioned.len()
+    }
+
+    /// Provisioned environments ready to serve (INIT done).
+    pub fn provisioned(&self) -> usize {
+        self.lock().provisioned
     }
 
     pub fn function(&self) -> &FunctionConfig {
@@ -181,7 +341,14 @@ impl Fleet {
                 recorder.throttle();
                 return Err(FleetError::Throttled);
             }
-            let reused = pool.idle.pop();
+            let reused = match pool.idle_provisioned.pop() {
+                Some(env) => {
+                    pool.provisioned_busy += 1;
+                    recorder.provisioned(pool.provisioned, pool.provisioned_busy);
+                    Some((env, true))
+                }
+                None => pool.idle.pop().map(|env| (env, false)),
+            };
             if reused.is_none()
                 && let Some(scaling) = &self.inner.scaling
                 && !scaling
@@ -197,14 +364,14 @@ impl Fleet {
             recorder.concurrency(pool.in_flight);
             reused
         };
-        let env = match reused {
-            Some(env) => Ok(env),
-            None => self.new_environment(InitType::OnDemand).await,
+        let (env, provisioned) = match reused {
+            Some((env, provisioned)) => (Ok(env), provisioned),
+            None => (self.new_environment(InitType::OnDemand).await, false),
         };
         let mut env = match env {
             Ok(env) => env,
             Err(e) => {
-                self.release(None);
+                self.release(None, false);
                 return Err(FleetError::Start(e));
             }
         };
@@ -221,26 +388,44 @@ impl Fleet {
             log(format!("START RequestId: {request_id} Version: $LATEST"));
         }
         let invocation = env.invoke_traced(request_id, payload, upstream).await;
-        recorder.invocation(&invocation, environment);
+        // Past the provisioned environments, onto on-demand ones: Lambda's
+        // ProvisionedConcurrencySpilloverInvocations.
+        let spillover = !provisioned && self.lock().provisioned > 0;
+        recorder.invocation(&invocation, environment, provisioned, spillover);
         if logs.is_some() {
             log(format!("END RequestId: {}", invocation.request_id));
             log(invocation.report_line());
         }
         let keep = env.is_alive() && !self.inner.options.single_use;
-        self.release(keep.then_some(env));
+        self.release(keep.then_some(env), provisioned);
         Ok(invocation)
     }
 
-    fn release(&self, env: Option<ExecutionEnvironment>) {
+    /// Hands an environment back after an invocation; `None` when it is
+    /// gone (it crashed, or is used once).
+    fn release(&self, env: Option<ExecutionEnvironment>, provisioned: bool) {
         let mut pool = self.lock();
         pool.in_flight -= 1;
         self.inner.recorder.concurrency(pool.in_flight);
-        if let Some(mut env) = env
-            && !pool.closed
-        {
+        if provisioned {
+            pool.provisioned_busy -= 1;
+            if env.is_none() {
+                pool.provisioned -= 1;
+                pool.provisioned_wanted -= 1;
+            }
+            self.inner
+                .recorder
+                .provisioned(pool.provisioned, pool.provisioned_busy);
+        }
+        let Some(mut env) = env else { return };
+        if !pool.closed {
             // Idle, as on Lambda, is frozen.
             env.freeze();
-            pool.idle.push(env);
+            if provisioned {
+                pool.idle_provisioned.push(env);
+            } else {
+                pool.idle.push(env);
+            }
         }
     }
 
@@ -251,7 +436,9 @@ impl Fleet {
         let idle = {
             let mut pool = self.lock();
             pool.closed = true;
-            std::mem::take(&mut pool.idle)
+            let mut idle = std::mem::take(&mut pool.idle);
+            idle.append(&mut pool.idle_provisioned);
+            idle
         };
         for env in idle {
             env.shutdown().await;

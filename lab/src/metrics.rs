@@ -19,6 +19,12 @@ pub struct InvocationRecord {
     pub max_memory_mb: Option<u64>,
     pub error: bool,
     pub environment: usize,
+    /// On a provisioned environment (billed at provisioned concurrency's
+    /// duration price).
+    pub provisioned: bool,
+    /// On an on-demand environment while provisioned ones existed: they
+    /// were all busy.
+    pub spillover: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +46,19 @@ struct Records {
     concurrency: Vec<(f64, usize)>,
     requests: Vec<RequestRecord>,
     provisioned_inits: Vec<f64>,
+    provisioned: Vec<ProvisionedSample>,
+    datapoints: Vec<(f64, f64)>,
+    scale_outs: Vec<(f64, usize, usize)>,
     db_connections: Vec<(f64, usize)>,
+}
+
+/// The provisioned environments at a change: how many are allocated
+/// (INIT done) and how many of those are busy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProvisionedSample {
+    pub at: f64,
+    pub allocated: usize,
+    pub busy: usize,
 }
 
 /// Thread-safe recorder shared by the fleet and the gateway.
@@ -68,11 +86,22 @@ impl Recorder {
         self.start.elapsed().as_secs_f64()
     }
 
+    /// Seconds since the recorder started: the clock of every record.
+    pub fn elapsed(&self) -> f64 {
+        self.now()
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Records) -> R) -> R {
         f(&mut self.records.lock().expect("recorder lock"))
     }
 
-    pub fn invocation(&self, invocation: &Invocation, environment: usize) {
+    pub fn invocation(
+        &self,
+        invocation: &Invocation,
+        environment: usize,
+        provisioned: bool,
+        spillover: bool,
+    ) {
         let record = InvocationRecord {
             at: self.now(),
             duration_ms: ms(invocation.duration),
@@ -82,6 +111,8 @@ impl Recorder {
             max_memory_mb: invocation.max_memory_used_mb,
             error: invocation.is_error(),
             environment,
+            provisioned,
+            spillover,
         };
         self.with(|r| r.invocations.push(record));
     }
@@ -125,6 +156,31 @@ impl Recorder {
         self.with(|r| r.provisioned_inits.push(ms(init)));
     }
 
+    /// The provisioned environments changed: `allocated` ready, `busy` of
+    /// them serving.
+    pub fn provisioned(&self, allocated: usize, busy: usize) {
+        let at = self.now();
+        self.with(|r| {
+            r.provisioned.push(ProvisionedSample {
+                at,
+                allocated,
+                busy,
+            })
+        });
+    }
+
+    /// A target-tracking datapoint: a minute's average utilisation.
+    pub fn datapoint(&self, utilisation: f64) {
+        let at = self.now();
+        self.with(|r| r.datapoints.push((at, utilisation)));
+    }
+
+    /// Target tracking raised the provisioned environments.
+    pub fn scale_out(&self, from: usize, to: usize) {
+        let at = self.now();
+        self.with(|r| r.scale_outs.push((at, from, to)));
+    }
+
     /// A sample of the database's connections (from `pg_stat_activity`).
     pub fn db_connections(&self, count: usize) {
         let at = self.now();
@@ -142,6 +198,9 @@ impl Recorder {
             concurrency: r.concurrency.clone(),
             requests: r.requests.clone(),
             provisioned_inits: r.provisioned_inits.clone(),
+            provisioned: r.provisioned.clone(),
+            datapoints: r.datapoints.clone(),
+            scale_outs: r.scale_outs.clone(),
             db_connections: r.db_connections.clone(),
         })
     }
@@ -161,6 +220,12 @@ pub struct Snapshot {
     pub concurrency: Vec<(f64, usize)>,
     pub requests: Vec<RequestRecord>,
     pub provisioned_inits: Vec<f64>,
+    /// The provisioned environments at each change.
+    pub provisioned: Vec<ProvisionedSample>,
+    /// Target tracking's datapoints: when, and the minute's utilisation.
+    pub datapoints: Vec<(f64, f64)>,
+    /// Target tracking's scale-outs: when, from, to.
+    pub scale_outs: Vec<(f64, usize, usize)>,
     /// Samples of the database's connections, when the lab watches one.
     pub db_connections: Vec<(f64, usize)>,
 }
@@ -190,6 +255,12 @@ pub struct Second {
     pub latency_p99: Option<f64>,
     /// The most database connections sampled in this second.
     pub db_connections: Option<usize>,
+    /// Provisioned environments allocated (the most this second), and the
+    /// most of them busy at once.
+    pub provisioned: usize,
+    pub provisioned_busy: usize,
+    /// Invocations that spilled over to on-demand environments.
+    pub spillover: usize,
 }
 
 /// The `q` quantile (0 to 1) of `values`, nearest-rank.
@@ -220,6 +291,7 @@ impl Snapshot {
             s.invocations += 1;
             s.cold_starts += usize::from(i.init_ms.is_some());
             s.errors += usize::from(i.error);
+            s.spillover += usize::from(i.spillover);
             durations[slot(i.at)].push(i.duration_ms);
         }
         for &t in &self.throttles {
@@ -258,6 +330,22 @@ impl Snapshot {
                 changes.next();
             }
             second.max_concurrency = max;
+        }
+        let mut allocated = 0;
+        let mut changes = self.provisioned.iter().peekable();
+        for (k, second) in seconds.iter_mut().enumerate() {
+            let (mut most, mut busy) = (allocated, 0);
+            while let Some(sample) = changes.peek() {
+                if sample.at >= (k + 1) as f64 {
+                    break;
+                }
+                allocated = sample.allocated;
+                most = most.max(sample.allocated);
+                busy = busy.max(sample.busy);
+                changes.next();
+            }
+            second.provisioned = most;
+            second.provisioned_busy = busy;
         }
         for &(at, n) in &self.db_connections {
             let s = &mut seconds[slot(at)];
@@ -316,6 +404,43 @@ impl Snapshot {
             .map(|i| i.billed_ms as f64 / 1000.0 * f64::from(i.memory_mb) / 1024.0)
             .sum()
     }
+
+    /// Billed GB-seconds of the invocations on provisioned environments
+    /// (the rest are on-demand's).
+    pub fn provisioned_gb_seconds(&self) -> f64 {
+        self.invocations
+            .iter()
+            .filter(|i| i.provisioned)
+            .map(|i| i.billed_ms as f64 / 1000.0 * f64::from(i.memory_mb) / 1024.0)
+            .sum()
+    }
+
+    /// Environment-seconds of provisioned concurrency allocated, from the
+    /// first allocation to the end of the recording: what AWS bills per
+    /// GB-s while allocated, used or not.
+    pub fn provisioned_env_seconds(&self) -> f64 {
+        let mut total = 0.0;
+        for pair in self.provisioned.windows(2) {
+            total += pair[0].allocated as f64 * (pair[1].at - pair[0].at);
+        }
+        if let Some(last) = self.provisioned.last() {
+            total += last.allocated as f64 * (self.elapsed - last.at).max(0.0);
+        }
+        total
+    }
+
+    /// The most provisioned environments allocated at once.
+    pub fn peak_provisioned(&self) -> usize {
+        self.provisioned
+            .iter()
+            .map(|s| s.allocated)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn spillovers(&self) -> usize {
+        self.invocations.iter().filter(|i| i.spillover).count()
+    }
 }
 
 #[cfg(test)]
@@ -359,6 +484,8 @@ mod tests {
             max_memory_mb: None,
             error: false,
             environment: 1,
+            provisioned: false,
+            spillover: false,
         };
         let snapshot = Snapshot {
             invocations: vec![record(1000, 1024), record(2, 128)],

@@ -23,6 +23,14 @@ pub mod prices {
     pub const SECRETS_MANAGER_CALL: f64 = 0.05 / 10_000.0;
     /// X-Ray, per trace recorded past the free tier ($5.00 per million).
     pub const XRAY_TRACE: f64 = 5.00 / 1_000_000.0;
+    /// Provisioned concurrency, per GB-second allocated, used or not.
+    pub const PROVISIONED_GB_S_ARM64: f64 = 0.000_003_333_4;
+    pub const PROVISIONED_GB_S_X86_64: f64 = 0.000_004_166_7;
+    /// Duration on a provisioned environment, per GB-second.
+    pub const PROVISIONED_DURATION_GB_S_ARM64: f64 = 0.000_007_777_8;
+    pub const PROVISIONED_DURATION_GB_S_X86_64: f64 = 0.000_009_722_2;
+    /// AWS bills provisioned concurrency in increments of this long.
+    pub const PROVISIONED_INCREMENT_SECONDS: f64 = 300.0;
 }
 
 /// One run of a scenario: its label, what was sent, what was measured.
@@ -57,8 +65,13 @@ pub struct RunReport {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cost {
     pub lambda_requests: f64,
+    /// Duration: on-demand environments' at the on-demand price, provisioned
+    /// ones' at provisioned concurrency's duration price.
     pub lambda_compute_arm64: f64,
     pub lambda_compute_x86_64: f64,
+    /// Provisioned concurrency allocated, per GB-s, used or not.
+    pub provisioned_arm64: f64,
+    pub provisioned_x86_64: f64,
     pub api_requests: f64,
     pub secrets_calls: f64,
     pub traces: f64,
@@ -68,6 +81,7 @@ impl Cost {
     pub fn total_arm64(&self) -> f64 {
         self.lambda_requests
             + self.lambda_compute_arm64
+            + self.provisioned_arm64
             + self.api_requests
             + self.secrets_calls
             + self.traces
@@ -88,6 +102,9 @@ impl RunReport {
     pub fn cost(&self) -> Cost {
         let invocations = self.metrics.invocations.len() as f64;
         let gb_s = self.metrics.gb_seconds();
+        let on_provisioned = self.metrics.provisioned_gb_seconds();
+        let on_demand = gb_s - on_provisioned;
+        let allocated = self.metrics.provisioned_env_seconds() * f64::from(self.memory_mb) / 1024.0;
         let api = if self.rest_api {
             prices::REST_API_REQUEST
         } else {
@@ -95,8 +112,12 @@ impl RunReport {
         };
         Cost {
             lambda_requests: invocations * prices::LAMBDA_REQUEST,
-            lambda_compute_arm64: gb_s * prices::LAMBDA_GB_S_ARM64,
-            lambda_compute_x86_64: gb_s * prices::LAMBDA_GB_S_X86_64,
+            lambda_compute_arm64: on_demand * prices::LAMBDA_GB_S_ARM64
+                + on_provisioned * prices::PROVISIONED_DURATION_GB_S_ARM64,
+            lambda_compute_x86_64: on_demand * prices::LAMBDA_GB_S_X86_64
+                + on_provisioned * prices::PROVISIONED_DURATION_GB_S_X86_64,
+            provisioned_arm64: allocated * prices::PROVISIONED_GB_S_ARM64,
+            provisioned_x86_64: allocated * prices::PROVISIONED_GB_S_X86_64,
             api_requests: self.billed_api_requests() as f64 * api,
             secrets_calls: self.secret_calls.unwrap_or(0) as f64 * prices::SECRETS_MANAGER_CALL,
             traces: self.traces.len() as f64 * prices::XRAY_TRACE,
@@ -220,6 +241,61 @@ impl RunReport {
     }
 
     /// The run as text.
+    /// The provisioned environments' story: how many, how busy, what
+    /// spilled over, what scaled them, what they cost allocated.
+    fn provisioned_line(&self) -> Option<String> {
+        let m = &self.metrics;
+        let peak = m.peak_provisioned();
+        if peak == 0 {
+            return None;
+        }
+        let first = m.provisioned.first().map_or(0.0, |s| s.at);
+        let before_traffic = m
+            .provisioned
+            .iter()
+            .take_while(|s| s.at <= first + 0.5)
+            .map(|s| s.allocated)
+            .max()
+            .unwrap_or(0);
+        let busiest = m
+            .provisioned
+            .iter()
+            .filter(|s| s.allocated > 0)
+            .map(|s| s.busy as f64 / s.allocated as f64)
+            .fold(0.0, f64::max);
+        let on_provisioned = m.invocations.iter().filter(|i| i.provisioned).count();
+        let mut line = format!(
+            "{before_traffic} before traffic, {peak} at most; {} on them, {} spilled over to on-demand; \
+             utilisation at most {:.0}%",
+            count(on_provisioned, "invocation", "invocations"),
+            m.spillovers(),
+            busiest * 100.0
+        );
+        for &(at, from, to) in &m.scale_outs {
+            let _ = write!(line, "; at {at:.1} s target tracking raised {from} to {to}");
+        }
+        if !m.datapoints.is_empty() {
+            let points: Vec<String> = m
+                .datapoints
+                .iter()
+                .map(|&(at, u)| format!("{at:.0} s {:.0}%", u * 100.0))
+                .collect();
+            let _ = write!(line, "; datapoints {}", points.join(", "));
+        }
+        let env_s = m.provisioned_env_seconds();
+        let gb = f64::from(self.memory_mb) / 1024.0;
+        let _ = write!(
+            line,
+            "; {env_s:.1} environment-seconds allocated (AWS bills 5-minute increments: \
+             {peak} for 5 minutes is ${:.4} arm64)",
+            peak as f64
+                * gb
+                * prices::PROVISIONED_INCREMENT_SECONDS
+                * prices::PROVISIONED_GB_S_ARM64
+        );
+        Some(line)
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
         let l = &self.load;
@@ -263,6 +339,9 @@ impl RunReport {
         );
         if m.all_throttles() > 0 {
             let _ = writeln!(out, "  throttles  {}", self.throttle_causes());
+        }
+        if let Some(provisioned) = self.provisioned_line() {
+            let _ = writeln!(out, "  provisioned {provisioned}");
         }
         let _ = writeln!(
             out,
@@ -364,6 +443,13 @@ impl RunReport {
             "HTTP API"
         };
         let mut extra = String::new();
+        if m.peak_provisioned() > 0 {
+            let _ = write!(
+                extra,
+                " + provisioned concurrency ${:.6} (x86_64 ${:.6})",
+                c.provisioned_arm64, c.provisioned_x86_64
+            );
+        }
         if self.secret_calls.is_some() {
             let _ = write!(extra, " + Secrets Manager ${:.6}", c.secrets_calls);
         }
@@ -398,6 +484,11 @@ impl RunReport {
             "lat p99",
             "cpu"
         );
+        let provisioned = m.peak_provisioned() > 0;
+        if provisioned {
+            out.pop();
+            let _ = writeln!(out, " {:>9} {:>5}", "prov busy", "spill");
+        }
         let timeline = m.timeline();
         for (t, second) in timeline.iter().enumerate() {
             let sent = l.seconds.get(t).map_or(0, |s| s.sent);
@@ -426,6 +517,15 @@ impl RunReport {
                     .machine_busy
                     .map_or("-".into(), |b| format!("{:.0}%", b * 100.0)),
             );
+            if provisioned {
+                out.pop();
+                let _ = writeln!(
+                    out,
+                    " {:>9} {:>5}",
+                    format!("{}/{}", second.provisioned_busy, second.provisioned),
+                    second.spillover
+                );
+            }
         }
         out
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::apigw::Api;
 use crate::db::DatabaseSpec;
-use crate::fleet::FleetOptions;
+use crate::fleet::{FleetOptions, ProvisionedScaling, TargetTracking};
 use crate::load;
 use crate::report::RunReport;
 use crate::stack::{Lab, LabConfig, Output};
@@ -59,6 +59,8 @@ pub struct RunSpec {
     pub secrets_ttl: Option<u64>,
     /// Rotate the ticket signing key this far into the run.
     pub rotate_key_at: Option<Duration>,
+    /// The function's memory size; `None` for the lab's default (128 MB).
+    pub memory_mb: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +91,10 @@ fn ramp_plan(from: f64, to: f64, total: u64) -> load::Plan {
     }
 }
 
+/// The memory size module 5's scenarios run at: the size its tuning
+/// recommends for the balanced strategy.
+pub const SPIKE_MEMORY_MB: u32 = 512;
+
 /// The scenarios the lab knows, by name.
 pub fn scenarios() -> Vec<Scenario> {
     let aws = FleetOptions::aws_defaults;
@@ -118,6 +124,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 rest_api: false,
                 secrets_ttl: None,
                 rotate_key_at: None,
+                memory_mb: None,
             }],
         },
         Scenario {
@@ -145,6 +152,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
                 RunSpec {
                     label: "limit 100",
@@ -161,6 +169,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
             ],
         },
@@ -185,6 +194,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
                 RunSpec {
                     label: "init per request",
@@ -198,6 +208,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
             ],
         },
@@ -229,6 +240,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
                 RunSpec {
                     label: "through PgBouncer",
@@ -246,6 +258,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
             ],
         },
@@ -274,6 +287,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
                 RunSpec {
                     label: "connect per request",
@@ -290,6 +304,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     rest_api: false,
                     secrets_ttl: None,
                     rotate_key_at: None,
+                    memory_mb: None,
                 },
             ],
         },
@@ -321,7 +336,96 @@ pub fn scenarios() -> Vec<Scenario> {
                 rest_api: true,
                 secrets_ttl: Some(2),
                 rotate_key_at: Some(Duration::from_secs(4)),
+                memory_mb: None,
             }],
+        },
+        Scenario {
+            name: "spike",
+            title: "The drop's first seconds: on demand, provisioned, scheduled, target tracking",
+            intro: "Fans arrive at 20 a second, then 400 a second for 4 seconds when the drop opens at 5 s, then 20 \
+                    again until 14 s. The same traffic runs four times. On demand, every environment the spike needs \
+                    is a cold start, at the lab's scaling rate. With 4 provisioned environments, initialised before \
+                    any traffic, the first requests find them warm and the spike spills over onto on-demand ones. \
+                    With a scheduled action (the drop's time is known), the 4 rise to 16 at 3 s, before the spike. \
+                    With target tracking at 70 % utilisation, a datapoint is a minute's average, and it scales out \
+                    after three in a row above the target: on this run's clock a minute lasts 2 s (compressed 30 \
+                    times), so the spike is over before the third datapoint. The report bills provisioned \
+                    concurrency per GB-s while allocated, as AWS does, and says what AWS's 5-minute increments \
+                    would come to.",
+            runs: vec![
+                RunSpec {
+                    label: "on demand",
+                    description: "no provisioned concurrency; the lab scales by 20 environments a second",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
+                    fleet: aws(),
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
+                    memory_mb: Some(SPIKE_MEMORY_MB),
+                },
+                RunSpec {
+                    label: "provisioned 4",
+                    description: "4 provisioned environments, initialised before traffic; spillover to on-demand",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
+                    fleet: FleetOptions {
+                        provisioned: 4,
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
+                    memory_mb: Some(SPIKE_MEMORY_MB),
+                },
+                RunSpec {
+                    label: "scheduled 4 to 16",
+                    description: "4 provisioned, a scheduled action raises them to 16 at 3 s, before the drop",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
+                    fleet: FleetOptions {
+                        provisioned: 4,
+                        provisioned_scaling: Some(ProvisionedScaling::Scheduled {
+                            at: Duration::from_secs(3),
+                            to: 16,
+                        }),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
+                    memory_mb: Some(SPIKE_MEMORY_MB),
+                },
+                RunSpec {
+                    label: "target tracking 0.7",
+                    description: "4 provisioned, target tracking at 70 %: a datapoint a 2-s minute, three to scale out",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
+                    fleet: FleetOptions {
+                        provisioned: 4,
+                        provisioned_scaling: Some(ProvisionedScaling::TargetTracking(
+                            TargetTracking::aws(0.7, Duration::from_secs(2), 16),
+                        )),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
+                    memory_mb: Some(SPIKE_MEMORY_MB),
+                },
+            ],
         },
     ]
 }
@@ -535,6 +639,9 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
         };
         let mut config = LabConfig::new(target.function_name.clone(), bootstrap);
         config.fleet = run.fleet.clone();
+        if let Some(memory_mb) = run.memory_mb {
+            config.memory_mb = memory_mb;
+        }
         config
             .environment
             .insert("EVENTS".into(), format!("midnight-tour:{}", run.seats));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lab::apigw::{Api, HttpRequest, HttpResponse};
-use lab::fleet::{Fleet, FleetError, FleetOptions};
+use lab::fleet::{Fleet, FleetError, FleetOptions, ProvisionedScaling, TargetTracking};
 use lab::gateway::{Gateway, GatewayOptions};
 use lab::lambda::{FunctionConfig, Outcome};
 use lab::metrics::Recorder;
@@ -141,6 +141,112 @@ async fn provisioned_environments_are_initialised_before_traffic() {
         "provisioned-concurrency"
     );
     fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn past_the_provisioned_environments_invocations_spill_over_to_on_demand() {
+    let options = FleetOptions {
+        provisioned: 1,
+        ..unlimited()
+    };
+    let (fleet, recorder) = fleet("slow", options).await;
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let fleet = fleet.clone();
+            tokio::spawn(async move { fleet.invoke(r#"{"path":"/"}"#.into()).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let snapshot = recorder.snapshot();
+    let on_provisioned = snapshot
+        .invocations
+        .iter()
+        .filter(|i| i.provisioned)
+        .count();
+    assert_eq!(
+        on_provisioned, 1,
+        "one provisioned environment, one at a time"
+    );
+    assert_eq!(snapshot.spillovers(), 2, "the other two spilled over");
+    assert_eq!(snapshot.cold_starts(), 2, "and paid INIT on demand");
+    // One after the other, the provisioned environment is served first.
+    fleet.invoke(r#"{"path":"/"}"#.into()).await.unwrap();
+    let last = recorder.snapshot().invocations.pop().unwrap();
+    assert!(last.provisioned && !last.spillover, "{last:?}");
+    assert!(recorder.snapshot().provisioned_env_seconds() > 0.0);
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_action_raises_provisioned_concurrency_at_its_time() {
+    let options = FleetOptions {
+        provisioned: 1,
+        provisioned_scaling: Some(ProvisionedScaling::Scheduled {
+            at: Duration::from_millis(300),
+            to: 3,
+        }),
+        ..unlimited()
+    };
+    let (fleet, recorder) = fleet("env", options).await;
+    assert_eq!(fleet.provisioned(), 1, "before the action");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fleet.provisioned(), 3, "after it");
+    assert_eq!(recorder.snapshot().peak_provisioned(), 3);
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn target_tracking_scales_out_after_three_datapoints_above_the_target() {
+    // Every provisioned environment kept busy: utilisation 100 % against a
+    // target of 50 %; a 200 ms minute.
+    let policy = TargetTracking::aws(0.5, Duration::from_millis(200), 4);
+    let options = FleetOptions {
+        provisioned: 1,
+        provisioned_scaling: Some(ProvisionedScaling::TargetTracking(policy)),
+        ..unlimited()
+    };
+    let (fleet, recorder) = fleet("slow", options).await;
+    let busy = {
+        let fleet = fleet.clone();
+        tokio::spawn(async move {
+            for _ in 0..6 {
+                fleet.invoke(r#"{"path":"/"}"#.into()).await.unwrap();
+            }
+        })
+    };
+    busy.await.unwrap();
+    let snapshot = recorder.snapshot();
+    let (at, from, to) = *snapshot
+        .scale_outs
+        .first()
+        .expect("a scale-out after three datapoints above the target");
+    assert_eq!(
+        (from, to),
+        (1, 2),
+        "to the capacity at the target: 1 x 100 % / 50 %"
+    );
+    let before: Vec<&(f64, f64)> = snapshot.datapoints.iter().filter(|d| d.0 <= at).collect();
+    assert!(
+        before.len() >= 3,
+        "not before three datapoints: {:?}",
+        snapshot.datapoints
+    );
+    assert!(
+        before.iter().rev().take(3).all(|d| d.1 > 0.5),
+        "three in a row above the target: {before:?}"
+    );
+    fleet.shutdown().await;
+}
+
+#[test]
+fn target_tracking_asks_for_the_capacity_that_meets_the_target() {
+    let policy = TargetTracking::aws(0.7, Duration::from_secs(2), 50);
+    assert_eq!(policy.desired(10, 1.0), 15, "ceil(10 x 1.0 / 0.7)");
+    assert_eq!(policy.desired(10, 0.7), 10);
+    assert_eq!(policy.desired(40, 1.0), 50, "never past MaxCapacity");
+    assert_eq!(policy.compression(), 30.0, "a 2-s minute");
 }
 
 /* ------------------------------- gateway ------------------------------- */
