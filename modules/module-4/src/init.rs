@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use lambda_http::Error;
 use lambda_http::http::{Method, Request};
-use lambda_http::tracing;
+use lambda_http::tracing::{self, Instrument};
 use lambda_runtime_api_client::PooledClient;
 use lambda_runtime_api_client::body::Body;
 use module_1::Config;
@@ -26,6 +26,7 @@ use serde_json::json;
 use sqlx::AnyPool;
 
 use crate::secrets::{self, SecretCache};
+use crate::traces;
 use crate::{DbCredentials, Keyring, RotatingTickets, TicketKeys, router};
 
 /// `TICKET_KEY_SECRET_ID` when unset.
@@ -81,8 +82,14 @@ pub async fn environment() -> Result<Option<Environment>, Error> {
         Ok(ttl) => ttl,
         Err(e) => return Err(fail("InvalidConfig", e).await),
     };
-    let cache = Arc::new(SecretCache::new(secrets::client().await, ttl));
-    let (pool, credentials) = match database(&db_config, &cache).await {
+    let client = secrets::client()
+        .instrument(traces::init_phase("SDK client"))
+        .await;
+    let cache = Arc::new(SecretCache::new(client, ttl));
+    let (pool, credentials) = match database(&db_config, &cache)
+        .instrument(traces::init_phase("database"))
+        .await
+    {
         Ok(database) => database,
         Err((kind, message)) => return Err(fail(kind, message).await),
     };

@@ -168,6 +168,13 @@ pub fn init_span() -> tracing::Span {
     tracing::info_span!(target: TARGET, "Init", otel.kind = "internal")
 }
 
+/// A span around one part of INIT (`name`: "SDK client", "database",
+/// "signing keys"), so that a cold start's trace shows where INIT's time
+/// goes.
+pub fn init_phase(name: &'static str) -> tracing::Span {
+    tracing::info_span!(target: TARGET, "init phase", otel.name = name, otel.kind = "internal")
+}
+
 /// The span around one `GetSecretValue` call: an `aws` subsegment.
 pub fn secret_span(id: &str, stage: &str) -> tracing::Span {
     tracing::info_span!(

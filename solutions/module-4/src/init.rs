@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use lambda_http::Error;
 use lambda_http::http::{Method, Request};
-use lambda_http::tracing;
+use lambda_http::tracing::{self, Instrument};
 use lambda_runtime_api_client::PooledClient;
 use lambda_runtime_api_client::body::Body;
 use module_1::Config;
@@ -26,6 +26,7 @@ use serde_json::json;
 use sqlx::AnyPool;
 
 use crate::secrets::{self, SecretCache};
+use crate::traces;
 use crate::{DbCredentials, Keyring, RotatingTickets, TicketKeys, router};
 
 /// `TICKET_KEY_SECRET_ID` when unset.
@@ -82,8 +83,14 @@ pub async fn environment() -> Result<Option<Environment>, Error> {
         Ok(ttl) => ttl,
         Err(e) => return Err(fail("InvalidConfig", e).await),
     };
-    let cache = Arc::new(SecretCache::new(secrets::client().await, ttl));
-    let (pool, credentials) = match database(&db_config, &cache).await {
+    let client = secrets::client()
+        .instrument(traces::init_phase("SDK client"))
+        .await;
+    let cache = Arc::new(SecretCache::new(client, ttl));
+    let (pool, credentials) = match database(&db_config, &cache)
+        .instrument(traces::init_phase("database"))
+        .await
+    {
         Ok(database) => database,
         Err((kind, message)) => return Err(fail(kind, message).await),
     };
@@ -99,7 +106,10 @@ pub async fn environment() -> Result<Option<Environment>, Error> {
     //- exercise 4.7
     // Fetched now, not at the first request: a missing or unreadable key
     // fails INIT, where the cold start's log says which secret and why.
-    if let Err(e) = TicketKeys::load(&cache, &secret_id).await {
+    if let Err(e) = TicketKeys::load(&cache, &secret_id)
+        .instrument(traces::init_phase("signing keys"))
+        .await
+    {
         return Err(fail(e.kind(), e.to_string()).await);
     }
     //- starter
