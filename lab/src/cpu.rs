@@ -623,11 +623,16 @@ fn words_or_none(list: &str) -> String {
     }
 }
 
-/// CPU time a process has used, user and system, its own and that of the
-/// children it has waited for, from Linux's `/proc/<pid>/stat`: what Lambda
-/// Insights reports as `cpu_total_time`. `None` once the process is gone,
-/// and where there is no `/proc`.
+/// CPU time a process has used, what Lambda Insights reports as
+/// `cpu_total_time`: the sum over its threads of the nanoseconds the
+/// scheduler ran them (`/proc/<pid>/task/*/schedstat`), or, where that is
+/// not kept, user and system time from `/proc/<pid>/stat`, its own and its
+/// waited-for children's, in clock ticks (10 ms). `None` once the process
+/// is gone, and where there is no `/proc`.
 pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    if let Some(ns) = schedstat_ns(pid) {
+        return Some(Duration::from_nanos(ns));
+    }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // SAFETY: sysconf reads a constant of the system.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -636,6 +641,22 @@ pub fn process_cpu_time(pid: u32) -> Option<Duration> {
     }
     let ticks = stat_ticks(&stat)?;
     Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+}
+
+/// The nanoseconds on CPU of every live thread of `pid`.
+fn schedstat_ns(pid: u32) -> Option<u64> {
+    let mut total = 0u64;
+    let mut threads = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread that ended since the listing is simply not counted.
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        threads += 1;
+    }
+    (threads > 0).then_some(total)
 }
 
 /// utime + stime + cutime + cstime, in clock ticks. The command name

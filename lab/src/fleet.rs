@@ -391,7 +391,15 @@ impl Fleet {
         // Past the provisioned environments, onto on-demand ones: Lambda's
         // ProvisionedConcurrencySpilloverInvocations.
         let spillover = !provisioned && self.lock().provisioned > 0;
-        recorder.invocation(&invocation, environment, provisioned, spillover);
+        // The environment's CPU so far, where its share is enforced (a
+        // read of /proc the other runs need not pay for).
+        let cpu = self
+            .inner
+            .function
+            .cpu
+            .as_ref()
+            .and_then(|_| env.cpu_time());
+        recorder.invocation(&invocation, environment, provisioned, spillover, cpu);
         if logs.is_some() {
             log(format!("END RequestId: {}", invocation.request_id));
             log(invocation.report_line());

@@ -25,8 +25,9 @@
 //! - [`secrets`]: a local Secrets Manager, its calls signed with SigV4.
 //! - [`stack`]: one running lab, the gateway in front of its fleet
 //!   ([`Lab`]).
-//! - [`load`], [`report`], [`scenario`] (feature `load`): open-loop traffic,
-//!   its reports and charts, and the scenarios that combine them.
+//! - [`load`], [`report`], [`scenario`], [`tune`] (feature `load`):
+//!   open-loop traffic, its reports and charts, the scenarios that combine
+//!   them, and memory tuning in the style of Lambda Power Tuning.
 //! - [`fixture`]: a function that misbehaves on purpose, for tests.
 
 pub mod apigw;
@@ -51,6 +52,8 @@ pub mod scenario;
 pub mod secrets;
 pub mod stack;
 pub mod throttle;
+#[cfg(feature = "load")]
+pub mod tune;
 pub mod xray;
 
 pub use db::LabDatabase;

@@ -25,6 +25,9 @@ pub struct InvocationRecord {
     /// On an on-demand environment while provisioned ones existed: they
     /// were all busy.
     pub spillover: bool,
+    /// The environment's CPU time so far, INIT included, where the lab
+    /// reads it (with the CPU share enforced).
+    pub cpu_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +104,7 @@ impl Recorder {
         environment: usize,
         provisioned: bool,
         spillover: bool,
+        cpu: Option<Duration>,
     ) {
         let record = InvocationRecord {
             at: self.now(),
@@ -113,6 +117,7 @@ impl Recorder {
             environment,
             provisioned,
             spillover,
+            cpu_ms: cpu.map(ms),
         };
         self.with(|r| r.invocations.push(record));
     }
@@ -486,6 +491,7 @@ mod tests {
             environment: 1,
             provisioned: false,
             spillover: false,
+            cpu_ms: None,
         };
         let snapshot = Snapshot {
             invocations: vec![record(1000, 1024), record(2, 128)],

@@ -624,6 +624,35 @@ impl PasswordRotation {
     }
 }
 
+/// A lab for `bootstrap` as `target`'s module needs it: `seats` on sale, a
+/// fresh database where the module keeps its tickets (run `k` of
+/// `scenario`), the ticket signing key in its Secrets Manager, tracing.
+pub fn base_config(
+    target: &Target,
+    bootstrap: PathBuf,
+    scenario: &str,
+    k: usize,
+    seats: u64,
+    database: DatabaseSpec,
+) -> Result<LabConfig, String> {
+    let mut config = LabConfig::new(target.function_name.clone(), bootstrap);
+    config
+        .environment
+        .insert("EVENTS".into(), format!("midnight-tour:{seats}"));
+    config.database =
+        crate::db::prepare(target.database, scenario, k, database, &target.reference)?;
+    if target.secrets {
+        config.secrets_endpoint = target.secrets_endpoint.clone();
+        let key = crate::secrets::random_secret_string(64);
+        config.secrets = vec![(TICKET_KEY_SECRET.to_string(), key)];
+        config
+            .environment
+            .insert("TICKET_KEY_SECRET_ID".into(), TICKET_KEY_SECRET.into());
+    }
+    config.tracing = target.tracing;
+    Ok(config)
+}
+
 /// Runs every run of `scenario` against `target`; returns a report per run.
 pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>, String> {
     let mut reports = Vec::new();
@@ -637,21 +666,11 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
                 )
             })?,
         };
-        let mut config = LabConfig::new(target.function_name.clone(), bootstrap);
+        let mut config = base_config(target, bootstrap, scenario.name, k, run.seats, run.database)?;
         config.fleet = run.fleet.clone();
         if let Some(memory_mb) = run.memory_mb {
             config.memory_mb = memory_mb;
         }
-        config
-            .environment
-            .insert("EVENTS".into(), format!("midnight-tour:{}", run.seats));
-        config.database = crate::db::prepare(
-            target.database,
-            scenario.name,
-            k,
-            run.database,
-            &target.reference,
-        )?;
         if run.rest_api {
             config.api = Api::Rest {
                 stage: "prod".into(),
@@ -678,33 +697,24 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
                 watch: Some(name),
                 migrator: target.reference.clone(),
             });
+            config.secrets.push((
+                DB_SECRET.to_string(),
+                db_secret(&rotation.database, &rotation.old),
+            ));
+            config
+                .environment
+                .insert("DB_SECRET_ID".into(), DB_SECRET.into());
             Some(rotation)
         } else {
             None
         };
-        if target.secrets {
-            config.secrets_endpoint = target.secrets_endpoint.clone();
-            let key = crate::secrets::random_secret_string(64);
-            config.secrets = vec![(TICKET_KEY_SECRET.to_string(), key)];
-            if let Some(rotation) = &password {
-                config.secrets.push((
-                    DB_SECRET.to_string(),
-                    db_secret(&rotation.database, &rotation.old),
-                ));
-                config
-                    .environment
-                    .insert("DB_SECRET_ID".into(), DB_SECRET.into());
-            }
+        if target.secrets
+            && let Some(ttl) = run.secrets_ttl
+        {
             config
                 .environment
-                .insert("TICKET_KEY_SECRET_ID".into(), TICKET_KEY_SECRET.into());
-            if let Some(ttl) = run.secrets_ttl {
-                config
-                    .environment
-                    .insert("SECRETS_TTL_SECONDS".into(), ttl.to_string());
-            }
+                .insert("SECRETS_TTL_SECONDS".into(), ttl.to_string());
         }
-        config.tracing = target.tracing;
         let database_limit = match run.database {
             DatabaseSpec::Postgres { limit, .. } => limit,
             DatabaseSpec::Default => None,

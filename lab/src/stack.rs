@@ -46,6 +46,9 @@ pub struct LabConfig {
     pub secrets: Vec<(String, String)>,
     /// Active tracing (module 4 on): a collector receives the segments.
     pub tracing: bool,
+    /// Each environment held to the CPU share of `memory_mb`, where the OS
+    /// can enforce it (module 5's tuning and scenarios).
+    pub cpu: Option<Arc<crate::cpu::CpuLimits>>,
 }
 
 impl LabConfig {
@@ -66,6 +69,7 @@ impl LabConfig {
             secrets: Vec::new(),
             secrets_endpoint: None,
             tracing: false,
+            cpu: None,
         }
     }
 }
@@ -124,6 +128,7 @@ impl Lab {
             FunctionConfig::new(config.function_name.clone(), config.bootstrap.clone());
         function.memory_mb = config.memory_mb;
         function.timeout = config.timeout;
+        function.cpu = config.cpu.clone();
         function.environment = config.environment.clone();
         let mut sampler = None;
         if let Some(database) = &config.database {

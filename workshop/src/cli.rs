@@ -45,6 +45,8 @@ pub enum Command {
     },
     /// Send open-loop traffic to a URL (the lab's or a real API Gateway's) and report.
     Load(LoadArgs),
+    /// Run a module's bootstrap at each memory size, with its CPU share, and pick a size (module 5).
+    Tune(TuneArgs),
     /// The last traces a traced run recorded (module 4 on), as trees.
     Traces {
         /// How many, newest last.
@@ -77,13 +79,51 @@ pub enum Command {
     /// For CI: every learner crate compiles and every step fails on the starter.
     CheckStarters,
     /// For CI: filling the gaps step by step turns each step green in turn.
-    CheckProgression,
+    CheckProgression {
+        /// Check only this module (the others take minutes each).
+        module: Option<u32>,
+    },
     /// The book's preprocessor (run by mdbook).
     #[command(hide = true)]
     Mdbook {
         #[arg(num_args = 0..)]
         args: Vec<String>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TuneArgs {
+    /// The module (2 on: its function answers through API Gateway; 1 is invoked directly).
+    pub module: u32,
+    /// Tune the reference solution instead of your crate.
+    #[arg(long)]
+    pub solution: bool,
+    /// The memory sizes, in MB (Lambda: 128 to 10240).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "128,256,512,1024,1769,3008"
+    )]
+    pub memory: Vec<u32>,
+    /// Invocations per size (Power Tuning's num).
+    #[arg(long, default_value_t = 50)]
+    pub invocations: usize,
+    /// The strategy whose pick to name: cost, speed, or balanced (cost and speed weighed equally).
+    #[arg(long, value_enum, default_value_t = TuneStrategy::Balanced)]
+    pub strategy: TuneStrategy,
+    /// Every invocation on a new environment, INIT included (Power Tuning's onlyColdStarts).
+    #[arg(long)]
+    pub cold_starts: bool,
+    /// Where to write the chart (default: target/workshop/lab/tune.html).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TuneStrategy {
+    Cost,
+    Speed,
+    Balanced,
 }
 
 #[derive(Subcommand, Debug)]

@@ -439,11 +439,18 @@ pub fn check_starters(workshop: &Workshop) -> Result<(), String> {
 /// of each learner crate one step at a time, runs its suite each time, and
 /// puts the starter back at the end. Refuses to run on a learner crate
 /// that is not the untouched starter.
-pub fn check_progression(workshop: &Workshop) -> Result<(), String> {
+pub fn check_progression(workshop: &Workshop, only: Option<u32>) -> Result<(), String> {
     use crate::generate::{Variant, derive_files, drift, step_number, write};
     let root = workspace::root();
     let mut problems = Vec::new();
-    for module in &workshop.modules {
+    if let Some(n) = only {
+        workshop.module(n)?;
+    }
+    for module in workshop
+        .modules
+        .iter()
+        .filter(|m| only.is_none_or(|n| n == m.number))
+    {
         let n = module.number;
         let (learner, _) = workspace::packages(n);
         let dir = workspace::learner_dir(&root, n);

@@ -15,6 +15,7 @@ mod load;
 mod mdbook;
 mod serve;
 mod solve;
+mod tune;
 
 pub fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
     match command {
@@ -28,6 +29,10 @@ pub fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             let options = invoke::options(args)?;
             let failed = runtime()?.block_on(workshop::invoke::run(workshop, &options))?;
             Ok(exit(failed == 0))
+        }
+        Command::Tune(args) => {
+            runtime()?.block_on(tune::run(workshop, args))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             runtime()?.block_on(serve::run(workshop, args))?;
@@ -67,8 +72,8 @@ pub fn run(command: Command, workshop: &Workshop) -> Result<ExitCode, String> {
             println!("Every learner crate compiles, and every step is red on the starter.");
             Ok(ExitCode::SUCCESS)
         }
-        Command::CheckProgression => {
-            runner::check_progression(workshop)?;
+        Command::CheckProgression { module } => {
+            runner::check_progression(workshop, module)?;
             println!(
                 "Step by step, each filled gap turns its step green, and no later gap holds it back."
             );
