@@ -62,6 +62,14 @@ pub async fn fail(error_type: &str, message: String) -> lambda_http::Error {
 /// Everything an environment does once: the router and its pool, or
 /// `None` after `migrate`.
 pub async fn environment() -> Result<Option<Environment>, Error> {
+    environment_with(secrets::client()).await
+}
+
+/// [`environment`] with the SDK's client that `client` builds (module 5
+/// builds a cheaper one).
+pub async fn environment_with(
+    client: impl Future<Output = aws_sdk_secretsmanager::Client>,
+) -> Result<Option<Environment>, Error> {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => return Err(fail("InvalidConfig", e.to_string()).await),
@@ -82,9 +90,7 @@ pub async fn environment() -> Result<Option<Environment>, Error> {
         Ok(ttl) => ttl,
         Err(e) => return Err(fail("InvalidConfig", e).await),
     };
-    let client = secrets::client()
-        .instrument(traces::init_phase("SDK client"))
-        .await;
+    let client = client.instrument(traces::init_phase("SDK client")).await;
     let cache = Arc::new(SecretCache::new(client, ttl));
     let (pool, credentials) = match database(&db_config, &cache)
         .instrument(traces::init_phase("database"))

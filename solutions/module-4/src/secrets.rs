@@ -15,6 +15,7 @@ use crate::traces;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::SharedHttpClient;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::{Builder, tls};
 use secrecy::SecretString;
@@ -99,6 +100,11 @@ pub async fn client() -> Client {
             tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
+    client_over(http).await
+}
+
+/// [`client`] over another HTTPS client (module 5's trusts fewer roots).
+pub async fn client_over(http: SharedHttpClient) -> Client {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
