@@ -166,7 +166,7 @@ pub enum Enforcement {
 
 /// The lab's way of giving environments their CPU share, found once per
 /// run ([`CpuLimits::detect`]) and shared by every function that opts in
-/// through [`crate::lambda::FunctionConfig::cpu`]. While it is alive it
+/// through the function configuration's `cpu`. While it is alive it
 /// owns this run's cgroup (`workshop-lab-<pid>-<random>`), which goes when
 /// it and the last environment in it are gone.
 #[derive(Debug)]
@@ -275,7 +275,7 @@ impl CpuLimits {
 
     /// This run's cgroup, where enforced.
     #[cfg(test)]
-    fn run_dir(&self) -> Option<&Path> {
+    pub(crate) fn run_dir(&self) -> Option<&Path> {
         match &self.how {
             How::Cgroup(run) => Some(&run.dir),
             How::Modelled { .. } => None,
@@ -313,7 +313,7 @@ impl EnvCgroup {
     }
 
     #[cfg(test)]
-    fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 }
@@ -844,227 +844,6 @@ mod tests {
                         .starts_with("CPU share modelled, not enforced: ")
                 );
             }
-        }
-    }
-
-    /* -------------------- real environments, busy on purpose -------------------- */
-
-    use crate::lambda::{ExecutionEnvironment, FunctionConfig, InitType};
-
-    /// A bootstrap that never finishes INIT: `loops` busy loops in `sh`.
-    /// `sh` reads it by name after exec, so it stays until the test ends.
-    struct Script(PathBuf);
-
-    impl Script {
-        fn busy(loops: usize) -> Script {
-            use std::os::unix::fs::PermissionsExt;
-            let path = std::env::temp_dir().join(format!(
-                "lab-cpu-busy-{}-{}",
-                std::process::id(),
-                random_uuid().simple()
-            ));
-            let body = "while :; do :; done & ".repeat(loops - 1) + "while :; do :; done\n";
-            std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            Script(path)
-        }
-    }
-
-    impl Drop for Script {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-
-    async fn start_busy(
-        limits: &Arc<CpuLimits>,
-        memory_mb: u32,
-        loops: usize,
-    ) -> (ExecutionEnvironment, Script) {
-        let script = Script::busy(loops);
-        let mut config = FunctionConfig::new("busy", &script.0);
-        config.memory_mb = memory_mb;
-        config.cpu = Some(limits.clone());
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        // Another test's fork may hold the fresh script open for a moment
-        // (ETXTBSY): try again.
-        let mut tries = 0;
-        let env = loop {
-            match ExecutionEnvironment::start(1, &config, InitType::OnDemand, tx.clone()).await {
-                Ok(env) => break env,
-                Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && tries < 50 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("cannot start the busy function: {e}"),
-            }
-        };
-        (env, script)
-    }
-
-    fn is_running(pid: u32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| !rest.starts_with(" Z"))
-        })
-    }
-
-    /// CPU time of every process in the process group `pgid` (the
-    /// environment's, as it has no cgroup).
-    fn process_group_cpu_time(pgid: u32) -> Duration {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                    s.rsplit_once(')')
-                        .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
-                        == Some(pgid)
-                })
-            })
-            .filter_map(process_cpu_time)
-            .sum()
-    }
-
-    fn kill_process_group(pgid: u32) {
-        assert!(pgid > 1);
-        // SAFETY: kill(2) on the group of a process this test started.
-        unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
-    }
-
-    /// CPU time of every process in the environment's cgroup (`loops`
-    /// shells), `None` without one.
-    fn cgroup_cpu_time(env: &ExecutionEnvironment) -> Option<Duration> {
-        let procs = std::fs::read_to_string(env.cgroup()?.dir().join("cgroup.procs")).ok()?;
-        Some(
-            procs
-                .lines()
-                .filter_map(|p| p.trim().parse().ok())
-                .filter_map(process_cpu_time)
-                .sum(),
-        )
-    }
-
-    /// CPU the busy bootstrap got in `wall`, at `memory_mb`.
-    async fn busy_cpu(limits: &Arc<CpuLimits>, memory_mb: u32, wall: Duration) -> Duration {
-        let (env, _script) = start_busy(limits, memory_mb, 1).await;
-        let pid = env.pid().expect("running");
-        let dir = env.cgroup().expect("enforced").dir().to_path_buf();
-        // The process joined its cgroup before exec: all of INIT is limited.
-        let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-        let name = dir.file_name().unwrap().to_str().unwrap();
-        assert!(membership.contains(name), "{membership}");
-        tokio::time::sleep(wall).await;
-        assert!(is_running(pid), "the busy loop is still going");
-        let used = env.cpu_time().expect("the process is running");
-        env.shutdown().await;
-        assert!(!dir.exists(), "the environment's cgroup goes with it");
-        used
-    }
-
-    fn enforced_or_explained() -> Option<Arc<CpuLimits>> {
-        let limits = CpuLimits::detect();
-        if limits.is_enforced() {
-            return Some(Arc::new(limits));
-        }
-        eprintln!(
-            "not enforced here, checking the description only: {}",
-            limits.reason().unwrap_or_default()
-        );
-        assert!(
-            limits
-                .describe(128)
-                .starts_with("CPU share modelled, not enforced: ")
-        );
-        None
-    }
-
-    #[tokio::test]
-    async fn a_busy_128_mb_environment_gets_well_under_a_core() {
-        let Some(limits) = enforced_or_explained() else {
-            return;
-        };
-        let used = busy_cpu(&limits, 128, Duration::from_secs(1)).await;
-        eprintln!("128 MB: {used:?} of CPU in 1 s ({})", limits.describe(128));
-        // 0.072 s is the share; a whole core would be about 1 s.
-        assert!(used < Duration::from_millis(200), "{used:?}");
-        assert!(used >= Duration::from_millis(20), "it ran at all: {used:?}");
-        let run = limits.run_dir().unwrap().to_path_buf();
-        drop(limits);
-        assert!(!run.exists(), "the run's cgroup goes at the end");
-    }
-
-    #[tokio::test]
-    async fn a_busy_1769_mb_environment_gets_about_a_core() {
-        let Some(limits) = enforced_or_explained() else {
-            return;
-        };
-        let used = busy_cpu(&limits, 1769, Duration::from_secs(1)).await;
-        eprintln!("1769 MB: {used:?} of CPU in 1 s");
-        assert!(used > Duration::from_millis(600), "{used:?}");
-        assert!(used < Duration::from_millis(1_150), "{used:?}");
-    }
-
-    #[tokio::test]
-    async fn a_dropped_environment_leaves_no_cgroup() {
-        let Some(limits) = enforced_or_explained() else {
-            return;
-        };
-        let (env, _script) = start_busy(&limits, 128, 2).await;
-        let dir = env.cgroup().unwrap().dir().to_path_buf();
-        assert!(dir.is_dir());
-        drop(env);
-        let removed = async {
-            while dir.exists() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(3), removed)
-            .await
-            .unwrap_or_else(|_| panic!("{} is still there", dir.display()));
-    }
-
-    /// The figures for the book: `cargo test -p lab cpu::tests::measure --
-    /// --ignored --nocapture`.
-    #[tokio::test]
-    #[ignore = "takes 20 s; prints the CPU a busy loop gets per memory size"]
-    async fn measure_busy_loops_by_memory_size() {
-        let Some(limits) = enforced_or_explained() else {
-            return;
-        };
-        let wall = Duration::from_secs(2);
-        let unlimited = Arc::new(CpuLimits::modelled("the baseline"));
-        let mut got = Vec::new();
-        for loops in [1, 2] {
-            let (env, _script) = start_busy(&unlimited, 128, loops).await;
-            tokio::time::sleep(wall).await;
-            got.push(process_group_cpu_time(env.pid().unwrap()));
-            kill_process_group(env.pid().unwrap());
-            env.shutdown().await;
-        }
-        eprintln!(
-            "no limit: one loop {:.2} s, two loops {:.2} s of CPU in {:.0} s",
-            got[0].as_secs_f64(),
-            got[1].as_secs_f64(),
-            wall.as_secs_f64()
-        );
-        for memory_mb in [128, 512, 1024, 1769, 3008] {
-            let mut got = Vec::new();
-            for loops in [1, 2] {
-                let (env, _script) = start_busy(&limits, memory_mb, loops).await;
-                tokio::time::sleep(wall).await;
-                assert!(is_running(env.pid().unwrap()));
-                got.push(cgroup_cpu_time(&env).unwrap_or_default());
-                env.shutdown().await;
-            }
-            eprintln!(
-                "{memory_mb:>5} MB: one loop {:.2} s, two loops {:.2} s of CPU in {:.0} s ({})",
-                got[0].as_secs_f64(),
-                got[1].as_secs_f64(),
-                wall.as_secs_f64(),
-                limits.describe(memory_mb)
-            );
         }
     }
 }

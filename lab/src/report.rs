@@ -931,6 +931,69 @@ fn charts(run: &RunReport) -> Vec<Chart> {
 
 /// The report of a scenario's runs as one HTML page; runs side by side,
 /// each chart on the same scale across runs so that they compare.
+/// The runs of a scenario side by side: what each fan saw, what the fleet
+/// did, and the bill.
+pub fn side_by_side(runs: &[RunReport]) -> String {
+    let mut out = String::new();
+    let width = 22;
+    let _ = write!(out, "{:<26}", "");
+    for run in runs {
+        let _ = write!(out, " {:>width$}", truncate(&run.label, width));
+    }
+    out.push('\n');
+    let mut row = |name: &str, cell: &dyn Fn(&RunReport) -> String| {
+        let _ = write!(out, "{name:<26}");
+        for run in runs {
+            let _ = write!(out, " {:>width$}", cell(run));
+        }
+        out.push('\n');
+    };
+    row("memory", &|r| format!("{} MB", r.memory_mb));
+    row("answered 2xx", &|r| {
+        format!(
+            "{} of {}",
+            r.load.count(|s| (200..300).contains(&s)),
+            r.load.sent
+        )
+    });
+    row("latency p50 / p99", &|r| {
+        format!("{:.1} / {:.1} ms", r.load.p50_ms, r.load.p99_ms)
+    });
+    row("duration per call p50", &|r| fmt_ms(r.durations(0.5)));
+    row("cold starts", &|r| r.metrics.cold_starts().to_string());
+    row("throttles (per minute)", &|r| {
+        let minutes = r.metrics.elapsed.max(1.0) / 60.0;
+        let n = r.metrics.all_throttles();
+        format!("{n} ({:.0})", n as f64 / minutes)
+    });
+    row("peak concurrency", &|r| {
+        r.metrics.peak_concurrency().to_string()
+    });
+    row("provisioned, peak", &|r| {
+        r.metrics.peak_provisioned().to_string()
+    });
+    row("spillover invocations", &|r| {
+        r.metrics.spillovers().to_string()
+    });
+    row("AWS cost, this run", &|r| {
+        format!("${:.6}", r.cost().total_arm64())
+    });
+    row("  of it provisioned", &|r| {
+        format!("${:.6}", r.cost().provisioned_arm64)
+    });
+    out
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(width - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
 pub fn html(title: &str, intro: &str, runs: &[RunReport]) -> String {
     let all: Vec<Vec<Chart>> = runs.iter().map(charts).collect();
     let rows = all.iter().map(Vec::len).min().unwrap_or(0);
@@ -958,11 +1021,16 @@ h2.traces {{ font-size: 18px; margin: 22px 0 8px; }}
 p.legend {{ color: #555; font-size: 13px; max-width: 900px; }}
 .waterfalls {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(0, 900px)); gap: 14px; }}
 </style></head><body>
-<h1>{t}</h1><p class="intro">{intro}</p>
+<h1>{t}</h1><p class="intro">{intro}</p>{table}
 <div class="grid">"#,
         t = esc(title),
         intro = prose(intro),
-        cols = runs.len().max(1)
+        cols = runs.len().max(1),
+        table = if runs.len() > 1 {
+            format!("<pre>{}</pre>", esc(&side_by_side(runs)))
+        } else {
+            String::new()
+        }
     );
     for run in runs {
         let _ = write!(

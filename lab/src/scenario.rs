@@ -61,6 +61,9 @@ pub struct RunSpec {
     pub rotate_key_at: Option<Duration>,
     /// The function's memory size; `None` for the lab's default (128 MB).
     pub memory_mb: Option<u32>,
+    /// Each environment held to its memory size's CPU share, where the OS
+    /// can enforce it.
+    pub cpu_share: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +128,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 secrets_ttl: None,
                 rotate_key_at: None,
                 memory_mb: None,
+                cpu_share: false,
             }],
         },
         Scenario {
@@ -153,6 +157,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
                 RunSpec {
                     label: "limit 100",
@@ -170,6 +175,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
             ],
         },
@@ -195,6 +201,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
                 RunSpec {
                     label: "init per request",
@@ -209,6 +216,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
             ],
         },
@@ -241,6 +249,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
                 RunSpec {
                     label: "through PgBouncer",
@@ -259,6 +268,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
             ],
         },
@@ -288,6 +298,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
                 RunSpec {
                     label: "connect per request",
@@ -305,6 +316,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: None,
+                    cpu_share: false,
                 },
             ],
         },
@@ -337,16 +349,18 @@ pub fn scenarios() -> Vec<Scenario> {
                 secrets_ttl: Some(2),
                 rotate_key_at: Some(Duration::from_secs(4)),
                 memory_mb: None,
+                cpu_share: false,
             }],
         },
         Scenario {
             name: "spike",
             title: "The drop's first seconds: on demand, provisioned, scheduled, target tracking",
             intro: "Fans arrive at 20 a second, then 400 a second for 4 seconds when the drop opens at 5 s, then 20 \
-                    again until 14 s. The same traffic runs four times. On demand, every environment the spike needs \
-                    is a cold start, at the lab's scaling rate. With 4 provisioned environments, initialised before \
-                    any traffic, the first requests find them warm and the spike spills over onto on-demand ones. \
-                    With a scheduled action (the drop's time is known), the 4 rise to 16 at 3 s, before the spike. \
+                    again until 14 s, each environment held to 512 MB's CPU share. The same traffic runs four times. \
+                    On demand, every environment the spike needs is a cold start, at the lab's scaling rate. With 2 \
+                    provisioned environments, initialised before any traffic, the first requests find them warm and \
+                    the spike spills over onto on-demand ones. With a scheduled action (the drop's time is known), \
+                    the 2 rise to 12 at 3 s, before the spike. \
                     With target tracking at 70 % utilisation, a datapoint is a minute's average, and it scales out \
                     after three in a row above the target: on this run's clock a minute lasts 2 s (compressed 30 \
                     times), so the spike is over before the third datapoint. The report bills provisioned \
@@ -366,15 +380,16 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: Some(SPIKE_MEMORY_MB),
+                    cpu_share: true,
                 },
                 RunSpec {
-                    label: "provisioned 4",
-                    description: "4 provisioned environments, initialised before traffic; spillover to on-demand",
+                    label: "provisioned 2",
+                    description: "2 provisioned environments, initialised before traffic; spillover to on-demand",
                     function: Function::Reference,
                     request: RESERVE,
                     plan: spike_plan(20.0, 400.0, 5, 4, 14),
                     fleet: FleetOptions {
-                        provisioned: 4,
+                        provisioned: 2,
                         ..aws()
                     },
                     seats: 100_000,
@@ -383,18 +398,19 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: Some(SPIKE_MEMORY_MB),
+                    cpu_share: true,
                 },
                 RunSpec {
-                    label: "scheduled 4 to 16",
-                    description: "4 provisioned, a scheduled action raises them to 16 at 3 s, before the drop",
+                    label: "scheduled 2 to 12",
+                    description: "2 provisioned, a scheduled action raises them to 12 at 3 s, before the drop",
                     function: Function::Reference,
                     request: RESERVE,
                     plan: spike_plan(20.0, 400.0, 5, 4, 14),
                     fleet: FleetOptions {
-                        provisioned: 4,
+                        provisioned: 2,
                         provisioned_scaling: Some(ProvisionedScaling::Scheduled {
                             at: Duration::from_secs(3),
-                            to: 16,
+                            to: 12,
                         }),
                         ..aws()
                     },
@@ -404,17 +420,18 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: Some(SPIKE_MEMORY_MB),
+                    cpu_share: true,
                 },
                 RunSpec {
                     label: "target tracking 0.7",
-                    description: "4 provisioned, target tracking at 70 %: a datapoint a 2-s minute, three to scale out",
+                    description: "2 provisioned, target tracking at 70 %: a datapoint a 2-s minute, three to scale out",
                     function: Function::Reference,
                     request: RESERVE,
                     plan: spike_plan(20.0, 400.0, 5, 4, 14),
                     fleet: FleetOptions {
-                        provisioned: 4,
+                        provisioned: 2,
                         provisioned_scaling: Some(ProvisionedScaling::TargetTracking(
-                            TargetTracking::aws(0.7, Duration::from_secs(2), 16),
+                            TargetTracking::aws(0.7, Duration::from_secs(2), 12),
                         )),
                         ..aws()
                     },
@@ -424,6 +441,58 @@ pub fn scenarios() -> Vec<Scenario> {
                     secrets_ttl: None,
                     rotate_key_at: None,
                     memory_mb: Some(SPIKE_MEMORY_MB),
+                    cpu_share: true,
+                },
+            ],
+        },
+        Scenario {
+            name: "before-after",
+            title: "Before and after: the workshop's first shape against its last",
+            intro: "The drop of the spike scenario (20 fans a second, 400 a second for 4 seconds at 5 s, 20 again \
+                    until 14 s), twice, each environment held to its memory size's CPU share. Before: the shape \
+                    the workshop started from, a new database connection for every request and no pool \
+                    (lab-functions/module-3-connect-per-request), on demand, at Lambda's default 128 MB. After: \
+                    module 5's function, at the 512 MB its tuning picks, with 2 provisioned environments raised \
+                    to 12 by a scheduled action at 3 s, before the drop. The table at the end sets them side by \
+                    side as the seed workshop did: duration per call, throttles per minute, peak concurrent \
+                    executions, and the bill.",
+            runs: vec![
+                RunSpec {
+                    label: "before",
+                    description: "a connection per request, no pool, on demand, 128 MB",
+                    function: Function::Variant("module-3-connect-per-request"),
+                    request: RESERVE,
+                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
+                    fleet: aws(),
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
+                    memory_mb: Some(128),
+                    cpu_share: true,
+                },
+                RunSpec {
+                    label: "after",
+                    description: "module 5: a pool warmed at INIT, 512 MB, 2 provisioned raised to 12 at 3 s",
+                    function: Function::Reference,
+                    request: RESERVE,
+                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
+                    fleet: FleetOptions {
+                        provisioned: 2,
+                        provisioned_scaling: Some(ProvisionedScaling::Scheduled {
+                            at: Duration::from_secs(3),
+                            to: 12,
+                        }),
+                        ..aws()
+                    },
+                    seats: 100_000,
+                    database: DatabaseSpec::Default,
+                    rest_api: false,
+                    secrets_ttl: None,
+                    rotate_key_at: None,
+                    memory_mb: Some(SPIKE_MEMORY_MB),
+                    cpu_share: true,
                 },
             ],
         },
@@ -671,6 +740,9 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
         if let Some(memory_mb) = run.memory_mb {
             config.memory_mb = memory_mb;
         }
+        if run.cpu_share {
+            config.cpu = Some(std::sync::Arc::new(crate::cpu::CpuLimits::detect()));
+        }
         if run.rest_api {
             config.api = Api::Rest {
                 stage: "prod".into(),
@@ -745,6 +817,9 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
             progress: true,
         };
         let mut notes = Vec::new();
+        if let Some(cpu) = &lab.config.cpu {
+            notes.push(format!("cpu        {}", cpu.describe(lab.config.memory_mb)));
+        }
         // A ticket issued before the rotation, to show at the door after it.
         let early_ticket = match run.rotate_key_at {
             Some(_) => reserve_ticket(&lab).await,

@@ -262,8 +262,8 @@ impl TuneReport {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" role=\"img\" \
              aria-label=\"Duration and cost against memory size\" font-size=\"13\">"
         );
-        for k in 0..=4 {
-            let f = f64::from(k) / 4.0;
+        for k in 0..=5 {
+            let f = f64::from(k) / 5.0;
             let y = top + plot_h * (1.0 - f);
             let _ = write!(
                 svg,
@@ -428,7 +428,7 @@ pub async fn run(
     }
     let cpu = if limits.is_enforced() {
         format!(
-            "CPU share enforced ({}); on this machine of {} cores",
+            "{}, and so on in proportion; this machine has {} cores",
             limits.describe(128),
             limits.machine_cores()
         )

@@ -213,6 +213,9 @@ pub async fn run(
     for run in &runs {
         println!("{}", run.text());
     }
+    if runs.len() > 1 {
+        println!("Side by side\n\n{}", lab::report::side_by_side(&runs));
+    }
     let path = out.unwrap_or_else(|| {
         workspace::target_dir()
             .join("workshop")
