@@ -330,7 +330,7 @@ impl Fleet {
         upstream: Option<TraceHeader>,
     ) -> Result<Invocation, FleetError> {
         let recorder = &self.inner.recorder;
-        let reused = {
+        let (reused, spillover) = {
             let mut pool = self.lock();
             if pool.closed {
                 return Err(FleetError::Start("the fleet is shutting down".into()));
@@ -349,6 +349,9 @@ impl Fleet {
                 }
                 None => pool.idle.pop().map(|env| (env, false)),
             };
+            // Past the provisioned environments, onto on-demand ones:
+            // Lambda's ProvisionedConcurrencySpilloverInvocations.
+            let spillover = !matches!(reused, Some((_, true))) && pool.provisioned > 0;
             if reused.is_none()
                 && let Some(scaling) = &self.inner.scaling
                 && !scaling
@@ -362,7 +365,7 @@ impl Fleet {
             }
             pool.in_flight += 1;
             recorder.concurrency(pool.in_flight);
-            reused
+            (reused, spillover)
         };
         let (env, provisioned) = match reused {
             Some((env, provisioned)) => (Ok(env), provisioned),
@@ -388,9 +391,6 @@ impl Fleet {
             log(format!("START RequestId: {request_id} Version: $LATEST"));
         }
         let invocation = env.invoke_traced(request_id, payload, upstream).await;
-        // Past the provisioned environments, onto on-demand ones: Lambda's
-        // ProvisionedConcurrencySpilloverInvocations.
-        let spillover = !provisioned && self.lock().provisioned > 0;
         // The environment's CPU so far, where its share is enforced (a
         // read of /proc the other runs need not pay for).
         let cpu = self

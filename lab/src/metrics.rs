@@ -89,11 +89,6 @@ impl Recorder {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// Seconds since the recorder started: the clock of every record.
-    pub fn elapsed(&self) -> f64 {
-        self.now()
-    }
-
     fn with<R>(&self, f: impl FnOnce(&mut Records) -> R) -> R {
         f(&mut self.records.lock().expect("recorder lock"))
     }

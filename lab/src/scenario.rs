@@ -94,9 +94,35 @@ fn ramp_plan(from: f64, to: f64, total: u64) -> load::Plan {
     }
 }
 
-/// The memory size module 5's scenarios run at: the size its tuning
-/// recommends for the balanced strategy.
+/// The memory size module 5's scenarios run at: the cheapest size its
+/// tuning found (`cargo workshop tune 5`, step 5.6).
 pub const SPIKE_MEMORY_MB: u32 = 512;
+
+/// A run of module 5's drop: 20 fans a second, 400 a second for 4 s from
+/// 5 s, 20 again until 14 s, each environment held to its CPU share.
+fn drop_run(
+    label: &'static str,
+    description: &'static str,
+    function: Function,
+    fleet: FleetOptions,
+    memory_mb: u32,
+) -> RunSpec {
+    RunSpec {
+        label,
+        description,
+        function,
+        request: RESERVE,
+        plan: spike_plan(20.0, 400.0, 5, 4, 14),
+        fleet,
+        seats: 100_000,
+        database: DatabaseSpec::Default,
+        rest_api: false,
+        secrets_ttl: None,
+        rotate_key_at: None,
+        memory_mb: Some(memory_mb),
+        cpu_share: true,
+    }
+}
 
 /// The scenarios the lab knows, by name.
 pub fn scenarios() -> Vec<Scenario> {
@@ -367,46 +393,28 @@ pub fn scenarios() -> Vec<Scenario> {
                     concurrency per GB-s while allocated, as AWS does, and says what AWS's 5-minute increments \
                     would come to.",
             runs: vec![
-                RunSpec {
-                    label: "on demand",
-                    description: "no provisioned concurrency; the lab scales by 20 environments a second",
-                    function: Function::Reference,
-                    request: RESERVE,
-                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
-                    fleet: aws(),
-                    seats: 100_000,
-                    database: DatabaseSpec::Default,
-                    rest_api: false,
-                    secrets_ttl: None,
-                    rotate_key_at: None,
-                    memory_mb: Some(SPIKE_MEMORY_MB),
-                    cpu_share: true,
-                },
-                RunSpec {
-                    label: "provisioned 2",
-                    description: "2 provisioned environments, initialised before traffic; spillover to on-demand",
-                    function: Function::Reference,
-                    request: RESERVE,
-                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
-                    fleet: FleetOptions {
+                drop_run(
+                    "on demand",
+                    "no provisioned concurrency; the lab scales by 20 environments a second",
+                    Function::Reference,
+                    aws(),
+                    SPIKE_MEMORY_MB,
+                ),
+                drop_run(
+                    "provisioned 2",
+                    "2 provisioned environments, initialised before traffic; spillover to on-demand",
+                    Function::Reference,
+                    FleetOptions {
                         provisioned: 2,
                         ..aws()
                     },
-                    seats: 100_000,
-                    database: DatabaseSpec::Default,
-                    rest_api: false,
-                    secrets_ttl: None,
-                    rotate_key_at: None,
-                    memory_mb: Some(SPIKE_MEMORY_MB),
-                    cpu_share: true,
-                },
-                RunSpec {
-                    label: "scheduled 2 to 12",
-                    description: "2 provisioned, a scheduled action raises them to 12 at 3 s, before the drop",
-                    function: Function::Reference,
-                    request: RESERVE,
-                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
-                    fleet: FleetOptions {
+                    SPIKE_MEMORY_MB,
+                ),
+                drop_run(
+                    "scheduled 2 to 12",
+                    "2 provisioned, a scheduled action raises them to 12 at 3 s, before the drop",
+                    Function::Reference,
+                    FleetOptions {
                         provisioned: 2,
                         provisioned_scaling: Some(ProvisionedScaling::Scheduled {
                             at: Duration::from_secs(3),
@@ -414,35 +422,21 @@ pub fn scenarios() -> Vec<Scenario> {
                         }),
                         ..aws()
                     },
-                    seats: 100_000,
-                    database: DatabaseSpec::Default,
-                    rest_api: false,
-                    secrets_ttl: None,
-                    rotate_key_at: None,
-                    memory_mb: Some(SPIKE_MEMORY_MB),
-                    cpu_share: true,
-                },
-                RunSpec {
-                    label: "target tracking 0.7",
-                    description: "2 provisioned, target tracking at 70 %: a datapoint a 2-s minute, three to scale out",
-                    function: Function::Reference,
-                    request: RESERVE,
-                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
-                    fleet: FleetOptions {
+                    SPIKE_MEMORY_MB,
+                ),
+                drop_run(
+                    "target tracking 0.7",
+                    "2 provisioned, target tracking at 70 %: a datapoint a 2-s minute, three to scale out",
+                    Function::Reference,
+                    FleetOptions {
                         provisioned: 2,
                         provisioned_scaling: Some(ProvisionedScaling::TargetTracking(
                             TargetTracking::aws(0.7, Duration::from_secs(2), 12),
                         )),
                         ..aws()
                     },
-                    seats: 100_000,
-                    database: DatabaseSpec::Default,
-                    rest_api: false,
-                    secrets_ttl: None,
-                    rotate_key_at: None,
-                    memory_mb: Some(SPIKE_MEMORY_MB),
-                    cpu_share: true,
-                },
+                    SPIKE_MEMORY_MB,
+                ),
             ],
         },
         Scenario {
@@ -452,33 +446,23 @@ pub fn scenarios() -> Vec<Scenario> {
                     until 14 s), twice, each environment held to its memory size's CPU share. Before: the shape \
                     the workshop started from, a new database connection for every request and no pool \
                     (lab-functions/module-3-connect-per-request), on demand, at Lambda's default 128 MB. After: \
-                    module 5's function, at the 512 MB its tuning picks, with 2 provisioned environments raised \
+                    module 5's function, at 512 MB, the cheapest size its tuning found, with 2 provisioned environments raised \
                     to 12 by a scheduled action at 3 s, before the drop. The table at the end sets them side by \
                     side as the seed workshop did: duration per call, throttles per minute, peak concurrent \
                     executions, and the bill.",
             runs: vec![
-                RunSpec {
-                    label: "before",
-                    description: "a connection per request, no pool, on demand, 128 MB",
-                    function: Function::Variant("module-3-connect-per-request"),
-                    request: RESERVE,
-                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
-                    fleet: aws(),
-                    seats: 100_000,
-                    database: DatabaseSpec::Default,
-                    rest_api: false,
-                    secrets_ttl: None,
-                    rotate_key_at: None,
-                    memory_mb: Some(128),
-                    cpu_share: true,
-                },
-                RunSpec {
-                    label: "after",
-                    description: "module 5: a pool warmed at INIT, 512 MB, 2 provisioned raised to 12 at 3 s",
-                    function: Function::Reference,
-                    request: RESERVE,
-                    plan: spike_plan(20.0, 400.0, 5, 4, 14),
-                    fleet: FleetOptions {
+                drop_run(
+                    "before",
+                    "a connection per request, no pool, on demand, 128 MB",
+                    Function::Variant("module-3-connect-per-request"),
+                    aws(),
+                    128,
+                ),
+                drop_run(
+                    "after",
+                    "module 5: a pool warmed at INIT, 512 MB, 2 provisioned raised to 12 at 3 s",
+                    Function::Reference,
+                    FleetOptions {
                         provisioned: 2,
                         provisioned_scaling: Some(ProvisionedScaling::Scheduled {
                             at: Duration::from_secs(3),
@@ -486,14 +470,8 @@ pub fn scenarios() -> Vec<Scenario> {
                         }),
                         ..aws()
                     },
-                    seats: 100_000,
-                    database: DatabaseSpec::Default,
-                    rest_api: false,
-                    secrets_ttl: None,
-                    rotate_key_at: None,
-                    memory_mb: Some(SPIKE_MEMORY_MB),
-                    cpu_share: true,
-                },
+                    SPIKE_MEMORY_MB,
+                ),
             ],
         },
     ]
@@ -819,6 +797,13 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Vec<RunReport>,
         let mut notes = Vec::new();
         if let Some(cpu) = &lab.config.cpu {
             notes.push(format!("cpu        {}", cpu.describe(lab.config.memory_mb)));
+        }
+        if let Some(ProvisionedScaling::TargetTracking(policy)) = &run.fleet.provisioned_scaling {
+            notes.push(format!(
+                "clock      target tracking's minute lasts {:.1} s here: AWS's clock compressed {:.0} times",
+                policy.minute.as_secs_f64(),
+                policy.compression()
+            ));
         }
         // A ticket issued before the rotation, to show at the door after it.
         let early_ticket = match run.rotate_key_at {
